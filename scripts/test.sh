@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on SQLite, PostgreSQL and MariaDB.
+# Starts (and if needed installs) the database servers first; see scripts/test-services.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+eval "$(scripts/test-services.sh)"
+if ! command -v cargo-nextest >/dev/null; then
+    cargo install --locked cargo-nextest
+fi
+cargo nextest run --workspace --all-targets --no-fail-fast "$@"
