@@ -104,7 +104,10 @@ mod tests {
         for variant in BuildArtifactType::ALL {
             let json = serde_json::to_string(variant).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", variant.as_str()));
-            assert_eq!(variant.as_str().parse::<BuildArtifactType>().ok(), Some(*variant));
+            assert_eq!(
+                variant.as_str().parse::<BuildArtifactType>().ok(),
+                Some(*variant)
+            );
         }
         for variant in BuildStatus::ALL {
             let json = serde_json::to_string(variant).unwrap_or_default();

@@ -299,6 +299,12 @@ impl Layer {
         ))
     }
 
+    /// Defaults of one command that differ from the general ones (for example
+    /// `standalone` listens on 127.0.0.1); lowest precedence, under the file.
+    pub fn command_defaults(values: Map<String, Value>) -> Result<Self, SettingsError> {
+        Self::checked(Source::Default, values)
+    }
+
     /// A layer of values given as command-line flags, keyed by setting name.
     pub fn from_flags(values: Map<String, Value>) -> Result<Self, SettingsError> {
         Self::checked(Source::Flag, values)
@@ -375,8 +381,8 @@ impl Settings {
                 reason,
             }
         };
-        let settings: Settings = serde_path_to_error::deserialize(Value::Object(merged))
-            .map_err(|error| {
+        let settings: Settings =
+            serde_path_to_error::deserialize(Value::Object(merged)).map_err(|error| {
                 let key = error
                     .path()
                     .iter()
@@ -394,7 +400,10 @@ impl Settings {
     /// Checks values whose type alone does not say they are valid.
     fn validate(&self) -> Result<(), (&'static str, String)> {
         if !self.url_prefix.starts_with('/') {
-            return Err(("url_prefix", format!("`{}` must start with `/`", self.url_prefix)));
+            return Err((
+                "url_prefix",
+                format!("`{}` must start with `/`", self.url_prefix),
+            ));
         }
         if !(1..=3).contains(&self.build_key_version) {
             return Err((
@@ -411,7 +420,9 @@ impl Settings {
         if let Some(permissions) = &self.default_permissions
             && (permissions.is_empty()
                 || permissions.len() > 4
-                || !permissions.chars().all(|digit| ('0'..='7').contains(&digit)))
+                || !permissions
+                    .chars()
+                    .all(|digit| ('0'..='7').contains(&digit)))
         {
             return Err((
                 "default_permissions",
@@ -448,7 +459,9 @@ impl Settings {
     /// The database URL: the setting, or the embedded SQLite file in the data directory.
     pub fn database_url(&self, user_data_directory: &Path) -> String {
         self.database_url.clone().unwrap_or_else(|| {
-            let file = self.data_directory(user_data_directory).join("conda-store.sqlite");
+            let file = self
+                .data_directory(user_data_directory)
+                .join("conda-store.sqlite");
             format!("sqlite:///{}", file.display())
         })
     }
@@ -481,7 +494,10 @@ mod tests {
             Path::new("/etc/cs.toml"),
         )
         .unwrap_or_else(|error| panic!("{error}"));
-        let env = environment(&[("CONDA_STORE_PORT", "9100"), ("CONDA_STORE_URL_PREFIX", "/env")]);
+        let env = environment(&[
+            ("CONDA_STORE_PORT", "9100"),
+            ("CONDA_STORE_URL_PREFIX", "/env"),
+        ]);
         let mut flags = Map::new();
         flags.insert("port".into(), Value::from(9200));
         let flags = Layer::from_flags(flags).unwrap_or_else(|error| panic!("{error}"));
@@ -509,7 +525,10 @@ mod tests {
             settings.build_artifacts,
             vec![BuildArtifactType::Lockfile, BuildArtifactType::Logs]
         );
-        assert_eq!(settings.database_url.as_deref(), Some("postgresql://u:p@db/cs"));
+        assert_eq!(
+            settings.database_url.as_deref(),
+            Some("postgresql://u:p@db/cs")
+        );
         assert_eq!(settings.concurrency, Some(4));
         assert!(!settings.upgrade_db);
     }
@@ -531,7 +550,10 @@ mod tests {
             .unwrap_or_else(|error| panic!("{error}"));
         let message = Settings::from_layers(&[file]).err().map(|e| e.to_string());
         let message = message.unwrap_or_default();
-        assert!(message.starts_with("setting `port` in /etc/cs.toml: invalid type"), "{message}");
+        assert!(
+            message.starts_with("setting `port` in /etc/cs.toml: invalid type"),
+            "{message}"
+        );
 
         let env = environment(&[("CONDA_STORE_PORT", "99999")]);
         let message = Settings::from_layers(&[env]).err().map(|e| e.to_string());
@@ -549,13 +571,21 @@ mod tests {
         assert!(message.contains("CONDA_STORE_WATCH_PATHS"), "{message}");
 
         let prefix = environment(&[("CONDA_STORE_URL_PREFIX", "api")]);
-        let message = Settings::from_layers(&[prefix]).err().map(|e| e.to_string());
+        let message = Settings::from_layers(&[prefix])
+            .err()
+            .map(|e| e.to_string());
         assert!(message.unwrap_or_default().contains("must start with `/`"));
 
         let artifact = Layer::from_toml("build_artifacts = [\"ZIP\"]", Path::new("c.toml"))
             .unwrap_or_else(|error| panic!("{error}"));
-        let message = Settings::from_layers(&[artifact]).err().map(|e| e.to_string());
-        assert!(message.unwrap_or_default().starts_with("setting `build_artifacts` in c.toml"));
+        let message = Settings::from_layers(&[artifact])
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            message
+                .unwrap_or_default()
+                .starts_with("setting `build_artifacts` in c.toml")
+        );
     }
 
     #[test]

@@ -21,10 +21,12 @@ pub struct DatabaseUrl {
 impl DatabaseUrl {
     /// Parses a database URL, rejecting unknown schemes.
     pub fn parse(url: &str) -> Result<Self, DatabaseError> {
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| DatabaseError::InvalidUrl {
-            url: redact(url),
-            reason: "expected `scheme://...`".to_owned(),
-        })?;
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| DatabaseError::InvalidUrl {
+                url: redact(url),
+                reason: "expected `scheme://...`".to_owned(),
+            })?;
         let dialect = scheme.split('+').next().unwrap_or_default();
         let (backend, driver_url, sqlite_file) = match dialect {
             "sqlite" => {
@@ -36,9 +38,7 @@ impl DatabaseUrl {
             other => {
                 return Err(DatabaseError::InvalidUrl {
                     url: redact(url),
-                    reason: format!(
-                        "unknown scheme `{other}`; use sqlite, postgresql or mysql"
-                    ),
+                    reason: format!("unknown scheme `{other}`; use sqlite, postgresql or mysql"),
                 });
             }
         };
@@ -112,7 +112,10 @@ pub enum PoolSize {
 
 /// Opens a connection pool. SQLite files (and their parent directory) are created when
 /// missing; SQLite connections enforce foreign keys and wait up to 30 s on a lock.
-pub async fn connect(url: &DatabaseUrl, size: PoolSize) -> Result<DatabaseConnection, DatabaseError> {
+pub async fn connect(
+    url: &DatabaseUrl,
+    size: PoolSize,
+) -> Result<DatabaseConnection, DatabaseError> {
     if let Some(file) = url.sqlite_file()
         && let Some(parent) = file.parent()
         && !parent.as_os_str().is_empty()
@@ -122,6 +125,7 @@ pub async fn connect(url: &DatabaseUrl, size: PoolSize) -> Result<DatabaseConnec
             reason: format!("cannot create {}: {error}", parent.display()),
         })?;
     }
+    probe(url).await?;
     let mut options = ConnectOptions::new(url.driver_url.clone());
     let (max, min) = match size {
         PoolSize::Single => (1, 1),
@@ -164,6 +168,33 @@ pub async fn connect(url: &DatabaseUrl, size: PoolSize) -> Result<DatabaseConnec
     Ok(connection)
 }
 
+/// Opens and closes one direct connection to a server database, so that an unreachable
+/// server or bad credentials give the driver's own message ("connection refused",
+/// "password authentication failed") instead of a pool time-out.
+async fn probe(url: &DatabaseUrl) -> Result<(), DatabaseError> {
+    use sea_orm::sqlx::Connection;
+    let failed = |reason: String| DatabaseError::Connect {
+        url: url.redacted().to_owned(),
+        reason,
+    };
+    let attempt = async {
+        match url.backend {
+            DbBackend::Postgres => sea_orm::sqlx::PgConnection::connect(&url.driver_url)
+                .await
+                .map(|connection| drop(connection.close())),
+            DbBackend::MySql => sea_orm::sqlx::MySqlConnection::connect(&url.driver_url)
+                .await
+                .map(|connection| drop(connection.close())),
+            _ => Ok(()),
+        }
+    };
+    match tokio::time::timeout(Duration::from_secs(10), attempt).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(failed(error.to_string())),
+        Err(_) => Err(failed("no answer within 10 s".to_owned())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,14 +202,23 @@ mod tests {
     #[test]
     fn sqlalchemy_urls_map_to_driver_urls() {
         let parse = |url: &str| DatabaseUrl::parse(url).map(|parsed| parsed.driver_url);
-        assert_eq!(parse("sqlite:////tmp/a.db").ok().as_deref(), Some("sqlite:///tmp/a.db?mode=rwc"));
-        assert_eq!(parse("sqlite:///a.db").ok().as_deref(), Some("sqlite://a.db?mode=rwc"));
+        assert_eq!(
+            parse("sqlite:////tmp/a.db").ok().as_deref(),
+            Some("sqlite:///tmp/a.db?mode=rwc")
+        );
+        assert_eq!(
+            parse("sqlite:///a.db").ok().as_deref(),
+            Some("sqlite://a.db?mode=rwc")
+        );
         assert_eq!(parse("sqlite://").ok().as_deref(), Some("sqlite::memory:"));
         assert_eq!(
             parse("postgresql+psycopg2://u:p@h:5432/db").ok().as_deref(),
             Some("postgres://u:p@h:5432/db")
         );
-        assert_eq!(parse("mysql+pymysql://u@h/db").ok().as_deref(), Some("mysql://u@h/db"));
+        assert_eq!(
+            parse("mysql+pymysql://u@h/db").ok().as_deref(),
+            Some("mysql://u@h/db")
+        );
         assert!(parse("oracle://u@h/db").is_err());
         assert!(parse("not a url").is_err());
     }
@@ -186,8 +226,13 @@ mod tests {
     #[test]
     fn passwords_are_redacted() {
         let url = DatabaseUrl::parse("postgresql://user:secret@db:5432/cs").ok();
-        assert_eq!(url.map(|url| url.display), Some("postgresql://user:***@db:5432/cs".to_owned()));
-        let error = DatabaseUrl::parse("oracle://user:secret@db/cs").err().map(|e| e.to_string());
+        assert_eq!(
+            url.map(|url| url.display),
+            Some("postgresql://user:***@db:5432/cs".to_owned())
+        );
+        let error = DatabaseUrl::parse("oracle://user:secret@db/cs")
+            .err()
+            .map(|e| e.to_string());
         assert!(!error.unwrap_or_default().contains("secret"));
     }
 }

@@ -47,11 +47,19 @@ fn mermaid(tables: &[(&String, &TableSchema)], exclude: &[String]) -> String {
         let _ = writeln!(text, "    {name} {{");
         for column in &table.columns {
             // Mermaid attribute types may not contain parentheses or spaces.
-            let kind = column.family.to_string().replace(['(', ' '], "_").replace(')', "");
+            let kind = column
+                .family
+                .to_string()
+                .replace(['(', ' '], "_")
+                .replace(')', "");
             let markers = key_markers(table, &column.name).join(",");
             let nullability = if column.nullable { "\"nullable\"" } else { "" };
-            let _ = writeln!(text, "        {kind} {} {markers} {nullability}", column.name)
-                .map(|_| ());
+            let _ = writeln!(
+                text,
+                "        {kind} {} {markers} {nullability}",
+                column.name
+            )
+            .map(|_| ());
         }
         let _ = writeln!(text, "    }}");
     }

@@ -157,7 +157,9 @@ fn family(backend: DbBackend, declared: &str, length: Option<i64>) -> TypeFamily
     let parenthesised = lower
         .split_once('(')
         .and_then(|(_, rest)| rest.trim_end_matches(')').parse::<u32>().ok());
-    let length = length.and_then(|length| u32::try_from(length).ok()).or(parenthesised);
+    let length = length
+        .and_then(|length| u32::try_from(length).ok())
+        .or(parenthesised);
     match base {
         "tinyint" if parenthesised == Some(1) || backend == DbBackend::MySql => TypeFamily::Boolean,
         "bool" | "boolean" => TypeFamily::Boolean,
@@ -194,7 +196,10 @@ mod sqlite {
         Ok(schema)
     }
 
-    async fn describe<C: ConnectionTrait>(connection: &C, table: &str) -> Result<TableSchema, DatabaseError> {
+    async fn describe<C: ConnectionTrait>(
+        connection: &C,
+        table: &str,
+    ) -> Result<TableSchema, DatabaseError> {
         let mut described = TableSchema::default();
         let columns = query(
             connection,
@@ -227,12 +232,14 @@ mod sqlite {
         .await?;
         let mut grouped: BTreeMap<i64, ForeignKey> = BTreeMap::new();
         for row in &keys {
-            let key = grouped.entry(integer_at(row, 0)?).or_insert_with(|| ForeignKey {
-                columns: Vec::new(),
-                referenced_table: String::new(),
-                referenced_columns: Vec::new(),
-                on_delete: String::new(),
-            });
+            let key = grouped
+                .entry(integer_at(row, 0)?)
+                .or_insert_with(|| ForeignKey {
+                    columns: Vec::new(),
+                    referenced_table: String::new(),
+                    referenced_columns: Vec::new(),
+                    on_delete: String::new(),
+                });
             key.referenced_table = text_at(row, 1)?;
             key.columns.push(text_at(row, 2)?);
             key.referenced_columns
@@ -375,7 +382,10 @@ mod mysql {
             schema.insert(table, TableSchema::default());
         }
         let mut json_columns = BTreeSet::new();
-        for row in query(connection, JSON_CHECKS, Vec::new()).await.unwrap_or_default() {
+        for row in query(connection, JSON_CHECKS, Vec::new())
+            .await
+            .unwrap_or_default()
+        {
             let clause = text_at(&row, 1)?;
             if let Some(column) = clause
                 .strip_prefix("json_valid(`")
@@ -452,13 +462,34 @@ mod tests {
 
     #[test]
     fn declared_types_reduce_to_families() {
-        assert_eq!(family(DbBackend::Sqlite, "VARCHAR(255)", None), TypeFamily::Varchar(Some(255)));
-        assert_eq!(family(DbBackend::Sqlite, "BIGINT", None), TypeFamily::Integer);
-        assert_eq!(family(DbBackend::Sqlite, "datetime_text", None), TypeFamily::Timestamp);
-        assert_eq!(family(DbBackend::Postgres, "character varying", Some(64)), TypeFamily::Varchar(Some(64)));
-        assert_eq!(family(DbBackend::Postgres, "bigint", None), TypeFamily::BigInteger);
-        assert_eq!(family(DbBackend::MySql, "tinyint(1)", None), TypeFamily::Boolean);
-        assert_eq!(family(DbBackend::MySql, "int(11)", None), TypeFamily::Integer);
+        assert_eq!(
+            family(DbBackend::Sqlite, "VARCHAR(255)", None),
+            TypeFamily::Varchar(Some(255))
+        );
+        assert_eq!(
+            family(DbBackend::Sqlite, "BIGINT", None),
+            TypeFamily::Integer
+        );
+        assert_eq!(
+            family(DbBackend::Sqlite, "datetime_text", None),
+            TypeFamily::Timestamp
+        );
+        assert_eq!(
+            family(DbBackend::Postgres, "character varying", Some(64)),
+            TypeFamily::Varchar(Some(64))
+        );
+        assert_eq!(
+            family(DbBackend::Postgres, "bigint", None),
+            TypeFamily::BigInteger
+        );
+        assert_eq!(
+            family(DbBackend::MySql, "tinyint(1)", None),
+            TypeFamily::Boolean
+        );
+        assert_eq!(
+            family(DbBackend::MySql, "int(11)", None),
+            TypeFamily::Integer
+        );
         assert_eq!(family(DbBackend::Postgres, "json", None), TypeFamily::Json);
     }
 }

@@ -1,5 +1,7 @@
 //! The migrated schema, migration round trips and the schema-drift check, on every backend.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use conda_store_db::introspect::{self, Schema, TableSchema, TypeFamily};
 use conda_store_db::migration::{self, DowngradeTarget, MIGRATION_TABLE};
 use conda_store_db::{DatabaseConnection, DbBackend};
@@ -17,8 +19,16 @@ fn varchar(length: u32) -> TypeFamily {
 /// The newest schema, written out by hand from reference §1.1 and the peer databases.
 fn expected_schema(backend: DbBackend) -> Vec<(&'static str, Vec<Expected>)> {
     use TypeFamily::*;
-    let big = if backend == DbBackend::Sqlite { Integer } else { BigInteger };
-    let unbounded = if backend == DbBackend::MySql { varchar(255) } else { Varchar(None) };
+    let big = if backend == DbBackend::Sqlite {
+        Integer
+    } else {
+        BigInteger
+    };
+    let unbounded = if backend == DbBackend::MySql {
+        varchar(255)
+    } else {
+        Varchar(None)
+    };
     let id = ("id", Integer, false);
     vec![
         ("alembic_version", vec![("version_num", varchar(32), false)]),
@@ -50,11 +60,18 @@ fn expected_schema(backend: DbBackend) -> Vec<(&'static str, Vec<Expected>)> {
         ),
         (
             "build_conda_package_build",
-            vec![("build_id", Integer, false), ("conda_package_build_id", Integer, false)],
+            vec![
+                ("build_id", Integer, false),
+                ("conda_package_build_id", Integer, false),
+            ],
         ),
         (
             "conda_channel",
-            vec![id.clone(), ("name", varchar(255), false), ("last_update", Timestamp, true)],
+            vec![
+                id.clone(),
+                ("name", varchar(255), false),
+                ("last_update", Timestamp, true),
+            ],
         ),
         (
             "conda_package",
@@ -97,7 +114,10 @@ fn expected_schema(backend: DbBackend) -> Vec<(&'static str, Vec<Expected>)> {
         ),
         (
             MIGRATION_TABLE,
-            vec![("version", varchar(255), false), ("applied_on", Timestamp, false)],
+            vec![
+                ("version", varchar(255), false),
+                ("applied_on", Timestamp, false),
+            ],
         ),
         (
             "environment",
@@ -178,7 +198,10 @@ fn expected_schema(backend: DbBackend) -> Vec<(&'static str, Vec<Expected>)> {
         ),
         (
             "solve_conda_package_build",
-            vec![("solve_id", Integer, false), ("conda_package_build_id", Integer, false)],
+            vec![
+                ("solve_id", Integer, false),
+                ("conda_package_build_id", Integer, false),
+            ],
         ),
         (
             "specification",
@@ -201,17 +224,52 @@ const FOREIGN_KEYS: [(&str, &str, &str, &str); 16] = [
     ("build", "specification_id", "specification", "NO ACTION"),
     ("build_artifact", "build_id", "build", "NO ACTION"),
     ("build_conda_package_build", "build_id", "build", "CASCADE"),
-    ("build_conda_package_build", "conda_package_build_id", "conda_package_build", "CASCADE"),
+    (
+        "build_conda_package_build",
+        "conda_package_build_id",
+        "conda_package_build",
+        "CASCADE",
+    ),
     ("conda_package", "channel_id", "conda_channel", "NO ACTION"),
-    ("conda_package_build", "channel_id", "conda_channel", "NO ACTION"),
-    ("conda_package_build", "package_id", "conda_package", "NO ACTION"),
+    (
+        "conda_package_build",
+        "channel_id",
+        "conda_channel",
+        "NO ACTION",
+    ),
+    (
+        "conda_package_build",
+        "package_id",
+        "conda_package",
+        "NO ACTION",
+    ),
     ("environment", "current_build_id", "build", "NO ACTION"),
     ("environment", "namespace_id", "namespace", "NO ACTION"),
-    ("namespace_role_mapping", "namespace_id", "namespace", "NO ACTION"),
-    ("namespace_role_mapping_v2", "namespace_id", "namespace", "NO ACTION"),
-    ("namespace_role_mapping_v2", "other_namespace_id", "namespace", "NO ACTION"),
+    (
+        "namespace_role_mapping",
+        "namespace_id",
+        "namespace",
+        "NO ACTION",
+    ),
+    (
+        "namespace_role_mapping_v2",
+        "namespace_id",
+        "namespace",
+        "NO ACTION",
+    ),
+    (
+        "namespace_role_mapping_v2",
+        "other_namespace_id",
+        "namespace",
+        "NO ACTION",
+    ),
     ("solve", "specification_id", "specification", "NO ACTION"),
-    ("solve_conda_package_build", "conda_package_build_id", "conda_package_build", "CASCADE"),
+    (
+        "solve_conda_package_build",
+        "conda_package_build_id",
+        "conda_package_build",
+        "CASCADE",
+    ),
     ("solve_conda_package_build", "solve_id", "solve", "CASCADE"),
 ];
 
@@ -219,20 +277,41 @@ const FOREIGN_KEYS: [(&str, &str, &str, &str); 16] = [
 const UNIQUE: [(&str, &[&str]); 8] = [
     ("conda_channel", &["name"]),
     ("conda_package", &["channel_id", "name", "version"]),
-    ("conda_package_build", &["channel_id", "package_id", "subdir", "build", "build_number", "sha256"]),
+    (
+        "conda_package_build",
+        &[
+            "channel_id",
+            "package_id",
+            "subdir",
+            "build",
+            "build_number",
+            "sha256",
+        ],
+    ),
     ("environment", &["namespace_id", "name"]),
     ("job", &["unique_key"]),
     ("keyvaluestore", &["prefix", "key"]),
     ("namespace", &["name"]),
-    ("namespace_role_mapping_v2", &["namespace_id", "other_namespace_id"]),
+    (
+        "namespace_role_mapping_v2",
+        &["namespace_id", "other_namespace_id"],
+    ),
 ];
 
 /// (table, index name, columns)
 const INDEXES: [(&str, &str, &[&str]); 6] = [
-    ("conda_package", "ix_conda_package_channel_id", &["channel_id"]),
+    (
+        "conda_package",
+        "ix_conda_package_channel_id",
+        &["channel_id"],
+    ),
     ("conda_package", "ix_conda_package_name", &["name"]),
     ("conda_package", "ix_conda_package_version", &["version"]),
-    ("conda_package_build", "ix_conda_package_build_build", &["build"]),
+    (
+        "conda_package_build",
+        "ix_conda_package_build_build",
+        &["build"],
+    ),
     ("job", "ix_job_state_run_after", &["state", "run_after"]),
     ("keyvaluestore", "ix_keyvaluestore_prefix", &["prefix"]),
 ];
@@ -257,20 +336,31 @@ fn assert_matches_expected(schema: &Schema, backend: DbBackend) {
             "solve_conda_package_build" => vec!["solve_id", "conda_package_build_id"],
             _ => vec!["id"],
         };
-        assert_eq!(table.primary_key, primary_key, "primary key of {name} on {backend:?}");
+        assert_eq!(
+            table.primary_key, primary_key,
+            "primary key of {name} on {backend:?}"
+        );
         let keys: BTreeSet<(String, String, String)> = table
             .foreign_keys
             .iter()
             .map(|key| {
                 assert_eq!(key.referenced_columns, vec!["id".to_owned()]);
-                (key.columns.join(","), key.referenced_table.clone(), key.on_delete.clone())
+                (
+                    key.columns.join(","),
+                    key.referenced_table.clone(),
+                    key.on_delete.clone(),
+                )
             })
             .collect();
         let expected_keys: BTreeSet<(String, String, String)> = FOREIGN_KEYS
             .iter()
             .filter(|(table, ..)| table == name)
             .map(|(_, column, referenced, rule)| {
-                ((*column).to_owned(), (*referenced).to_owned(), (*rule).to_owned())
+                (
+                    (*column).to_owned(),
+                    (*referenced).to_owned(),
+                    (*rule).to_owned(),
+                )
             })
             .collect();
         assert_eq!(keys, expected_keys, "foreign keys of {name} on {backend:?}");
@@ -283,15 +373,22 @@ fn assert_matches_expected(schema: &Schema, backend: DbBackend) {
                 _ => None,
             })
             .collect();
-        assert_eq!(table.unique, unique, "unique constraints of {name} on {backend:?}");
+        assert_eq!(
+            table.unique, unique,
+            "unique constraints of {name} on {backend:?}"
+        );
         let indexes: Vec<(String, Vec<String>)> = INDEXES
             .iter()
             .filter(|(table, ..)| table == name)
             .map(|(_, index, columns)| {
-                ((*index).to_owned(), columns.iter().map(|c| (*c).to_owned()).collect())
+                (
+                    (*index).to_owned(),
+                    columns.iter().map(|c| (*c).to_owned()).collect(),
+                )
             })
             .collect();
-        let actual_indexes: Vec<(String, Vec<String>)> = table.indexes.clone().into_iter().collect();
+        let actual_indexes: Vec<(String, Vec<String>)> =
+            table.indexes.clone().into_iter().collect();
         assert_eq!(actual_indexes, indexes, "indexes of {name} on {backend:?}");
     }
 }
@@ -305,7 +402,9 @@ async fn fresh_upgrade_gives_the_expected_schema() {
     for backend in backends() {
         let database = TestDatabase::create(backend).await;
         let connection = database.connect().await;
-        let applied = migration::upgrade(&connection, None).await.expect("upgrade");
+        let applied = migration::upgrade(&connection, None)
+            .await
+            .expect("upgrade");
         assert_eq!(applied.len(), migration::revisions().len());
         let schema = introspect::schema(&connection).await.expect("introspect");
         assert_matches_expected(&schema, connection.get_database_backend());
@@ -317,7 +416,10 @@ async fn fresh_upgrade_gives_the_expected_schema() {
 
 async fn execute(connection: &DatabaseConnection, sql: &str) {
     connection
-        .execute_raw(Statement::from_string(connection.get_database_backend(), sql))
+        .execute_raw(Statement::from_string(
+            connection.get_database_backend(),
+            sql,
+        ))
         .await
         .unwrap_or_else(|error| panic!("{sql}: {error}"));
 }
@@ -343,7 +445,8 @@ async fn insert_sample_rows(connection: &DatabaseConnection) {
         "INSERT INTO keyvaluestore (id, prefix, \"key\", value) VALUES (2, 'setting', 'conda_default_channels', '[\"b\"]')",
     ] {
         let sql = if connection.get_database_backend() == DbBackend::MySql {
-            sql.replace('"', "`").replace("'{`name`: `python`}'", "'{\"name\": \"python\"}'")
+            sql.replace('"', "`")
+                .replace("'{`name`: `python`}'", "'{\"name\": \"python\"}'")
                 .replace("'[`a`]'", "'[\"a\"]'")
                 .replace("'[`b`]'", "'[\"b\"]'")
         } else {
@@ -353,7 +456,13 @@ async fn insert_sample_rows(connection: &DatabaseConnection) {
     }
 }
 
-const UNTOUCHED: [&str; 5] = ["namespace", "specification", "environment", "build", "build_artifact"];
+const UNTOUCHED: [&str; 5] = [
+    "namespace",
+    "specification",
+    "environment",
+    "build",
+    "build_artifact",
+];
 
 async fn untouched_rows(connection: &DatabaseConnection) -> Vec<Vec<Vec<Option<String>>>> {
     let mut rows = Vec::new();
@@ -372,7 +481,9 @@ async fn every_migration_goes_up_down_and_up_again_keeping_rows() {
         let mut before = introspect::schema(&connection).await.expect("introspect");
         let mut sample = None;
         for revision in &revisions {
-            migration::upgrade(&connection, Some(revision.name)).await.expect("upgrade");
+            migration::upgrade(&connection, Some(revision.name))
+                .await
+                .expect("upgrade");
             if sample.is_none() {
                 insert_sample_rows(&connection).await;
                 sample = Some(untouched_rows(&connection).await);
@@ -385,19 +496,34 @@ async fn every_migration_goes_up_down_and_up_again_keeping_rows() {
             let mut down = introspect::schema(&connection).await.expect("introspect");
             if revision.name.starts_with("0001") {
                 // The sample rows went with the tables; base is empty.
-                assert!(down.is_empty(), "base is not empty on {backend:?}: {down:?}");
-                migration::upgrade(&connection, Some(revision.name)).await.expect("upgrade");
+                assert!(
+                    down.is_empty(),
+                    "base is not empty on {backend:?}: {down:?}"
+                );
+                migration::upgrade(&connection, Some(revision.name))
+                    .await
+                    .expect("upgrade");
                 insert_sample_rows(&connection).await;
             } else {
                 strip_migration_table(&mut down);
                 strip_migration_table(&mut before);
                 assert_eq!(down, before, "{} down on {backend:?}", revision.name);
-                assert_eq!(Some(untouched_rows(&connection).await), sample, "rows after down");
-                migration::upgrade(&connection, Some(revision.name)).await.expect("upgrade again");
+                assert_eq!(
+                    Some(untouched_rows(&connection).await),
+                    sample,
+                    "rows after down"
+                );
+                migration::upgrade(&connection, Some(revision.name))
+                    .await
+                    .expect("upgrade again");
             }
             let again = introspect::schema(&connection).await.expect("introspect");
             assert_eq!(again, after, "{} up again on {backend:?}", revision.name);
-            assert_eq!(Some(untouched_rows(&connection).await), sample, "rows after up again");
+            assert_eq!(
+                Some(untouched_rows(&connection).await),
+                sample,
+                "rows after up again"
+            );
             before = again;
         }
     }
@@ -412,28 +538,44 @@ async fn job_queue_revision_enqueues_waiting_builds_and_gives_them_back() {
     for backend in backends() {
         let database = TestDatabase::create(backend).await;
         let connection = database.connect().await;
-        migration::upgrade(&connection, Some("0001")).await.expect("upgrade to 0001");
+        migration::upgrade(&connection, Some("0001"))
+            .await
+            .expect("upgrade to 0001");
         insert_sample_rows(&connection).await;
         let builds = table_rows(&connection, "build").await;
 
-        migration::upgrade(&connection, Some("0002")).await.expect("upgrade to 0002");
+        migration::upgrade(&connection, Some("0002"))
+            .await
+            .expect("upgrade to 0002");
         let jobs = job_summary(&connection).await;
         // Build 2 is QUEUED, 4 BUILDING; 1 is COMPLETED and 3 deleted.
         assert_eq!(
             jobs,
             vec![
-                ("build".to_owned(), "build:2".to_owned(), "QUEUED".to_owned()),
-                ("build".to_owned(), "build:4".to_owned(), "QUEUED".to_owned()),
+                (
+                    "build".to_owned(),
+                    "build:2".to_owned(),
+                    "QUEUED".to_owned()
+                ),
+                (
+                    "build".to_owned(),
+                    "build:4".to_owned(),
+                    "QUEUED".to_owned()
+                ),
             ],
             "on {backend:?}"
         );
 
-        migration::downgrade(&connection, &DowngradeTarget::parse("0001")).await.expect("down");
+        migration::downgrade(&connection, &DowngradeTarget::parse("0001"))
+            .await
+            .expect("down");
         let tables = introspect::table_names(&connection).await.expect("tables");
         assert!(!tables.contains(&"job".to_owned()));
         assert_eq!(table_rows(&connection, "build").await, builds);
 
-        migration::upgrade(&connection, Some("0002")).await.expect("up again");
+        migration::upgrade(&connection, Some("0002"))
+            .await
+            .expect("up again");
         assert_eq!(job_summary(&connection).await, jobs);
     }
 }
@@ -457,7 +599,11 @@ async fn job_summary(connection: &DatabaseConnection) -> Vec<(String, String, St
                 .expect("payload");
             let key: String = row.try_get_by_index(1).expect("key");
             assert_eq!(format!("build:{}", payload["build_id"]), key);
-            (row.try_get_by_index(0).expect("kind"), key, row.try_get_by_index(2).expect("state"))
+            (
+                row.try_get_by_index(0).expect("kind"),
+                key,
+                row.try_get_by_index(2).expect("state"),
+            )
         })
         .collect()
 }
@@ -467,9 +613,13 @@ async fn keyvaluestore_revision_keeps_the_newest_duplicate_and_then_refuses_dupl
     for backend in backends() {
         let database = TestDatabase::create(backend).await;
         let connection = database.connect().await;
-        migration::upgrade(&connection, Some("0002")).await.expect("upgrade to 0002");
+        migration::upgrade(&connection, Some("0002"))
+            .await
+            .expect("upgrade to 0002");
         insert_sample_rows(&connection).await;
-        migration::upgrade(&connection, None).await.expect("upgrade");
+        migration::upgrade(&connection, None)
+            .await
+            .expect("upgrade");
         let rows = table_rows(&connection, "keyvaluestore").await;
         assert_eq!(rows.len(), 1, "on {backend:?}");
         assert_eq!(rows[0][0].as_deref(), Some("2"));
@@ -509,10 +659,23 @@ async fn entities_agree_with_the_migrated_schema() {
         )+};
     }
     create!(
-        build, build_artifact, build_conda_package_build, conda_channel, conda_package,
-        conda_package_build, conda_store_configuration, environment, job, keyvaluestore,
-        namespace, namespace_role_mapping, namespace_role_mapping_v2, solve,
-        solve_conda_package_build, specification, worker
+        build,
+        build_artifact,
+        build_conda_package_build,
+        conda_channel,
+        conda_package,
+        conda_package_build,
+        conda_store_configuration,
+        environment,
+        job,
+        keyvaluestore,
+        namespace,
+        namespace_role_mapping,
+        namespace_role_mapping_v2,
+        solve,
+        solve_conda_package_build,
+        specification,
+        worker
     );
     macro_rules! unique_indexes {
         ($($entity:ident),+) => {$(
@@ -523,7 +686,13 @@ async fn entities_agree_with_the_migrated_schema() {
             }
         )+};
     }
-    unique_indexes!(conda_package, conda_package_build, environment, keyvaluestore, namespace_role_mapping_v2);
+    unique_indexes!(
+        conda_package,
+        conda_package_build,
+        environment,
+        keyvaluestore,
+        namespace_role_mapping_v2
+    );
     let actual = introspect::schema(&connection).await.expect("introspect");
     assert_eq!(
         actual.keys().collect::<Vec<_>>(),
@@ -533,7 +702,11 @@ async fn entities_agree_with_the_migrated_schema() {
     assert_eq!(conda_store_db::entity::TABLES.len(), expected.len());
     for (name, table) in &expected {
         let entity = comparable(&actual[name]);
-        assert_eq!(entity, comparable(table), "entity `{name}` differs from the migrations");
+        assert_eq!(
+            entity,
+            comparable(table),
+            "entity `{name}` differs from the migrations"
+        );
     }
 }
 

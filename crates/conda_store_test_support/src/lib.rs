@@ -86,7 +86,10 @@ impl TestDatabase {
         match backend {
             Backend::Sqlite => {
                 let directory = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite:///{}", directory.path().join("test.sqlite").display());
+                let url = format!(
+                    "sqlite:///{}",
+                    directory.path().join("test.sqlite").display()
+                );
                 Self {
                     backend,
                     url,
@@ -126,7 +129,9 @@ impl TestDatabase {
     /// Opens a single-connection pool on it (what migrations use).
     pub async fn connect(&self) -> DatabaseConnection {
         let url = DatabaseUrl::parse(&self.url).expect("test database URL");
-        connect(&url, PoolSize::Single).await.expect("connect to test database")
+        connect(&url, PoolSize::Single)
+            .await
+            .expect("connect to test database")
     }
 }
 
@@ -144,7 +149,9 @@ impl Drop for TestDatabase {
         };
         // Drop runs inside the test's runtime; use a thread with a runtime of its own.
         let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build()
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
             else {
                 return;
             };
@@ -168,8 +175,13 @@ impl Drop for TestDatabase {
 /// Two calls that return the same rows saw the same data.
 pub async fn table_rows(connection: &DatabaseConnection, table: &str) -> Vec<Vec<Option<String>>> {
     let backend = connection.get_database_backend();
-    let schema = conda_store_db::introspect::schema(connection).await.expect("introspect");
-    let columns = &schema.get(table).unwrap_or_else(|| panic!("no table {table}")).columns;
+    let schema = conda_store_db::introspect::schema(connection)
+        .await
+        .expect("introspect");
+    let columns = &schema
+        .get(table)
+        .unwrap_or_else(|| panic!("no table {table}"))
+        .columns;
     let quote = |name: &str| match backend {
         sea_orm::DbBackend::MySql => format!("`{name}`"),
         _ => format!("\"{name}\""),
@@ -193,7 +205,10 @@ pub async fn table_rows(connection: &DatabaseConnection, table: &str) -> Vec<Vec
         .iter()
         .map(|row| {
             (0..columns.len())
-                .map(|position| row.try_get_by_index::<Option<String>>(position).expect("text value"))
+                .map(|position| {
+                    row.try_get_by_index::<Option<String>>(position)
+                        .expect("text value")
+                })
                 .collect::<Vec<_>>()
         })
         .collect::<Vec<_>>();
@@ -210,5 +225,9 @@ pub fn restore_postgres_dump(url: &str, dump: &Path) {
         .stdout(std::process::Stdio::null())
         .status()
         .expect("run psql (install postgresql-client)");
-    assert!(status.success(), "psql restore of {} failed", dump.display());
+    assert!(
+        status.success(),
+        "psql restore of {} failed",
+        dump.display()
+    );
 }

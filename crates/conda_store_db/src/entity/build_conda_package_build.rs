@@ -20,14 +20,16 @@ pub enum Relation {
     #[sea_orm(
         belongs_to = "super::build::Entity",
         from = "Column::BuildId",
-        to = "super::build::Column::Id", on_delete = "Cascade"
+        to = "super::build::Column::Id",
+        on_delete = "Cascade"
     )]
     /// `BuildId` references `build`.
     Build,
     #[sea_orm(
         belongs_to = "super::conda_package_build::Entity",
         from = "Column::CondaPackageBuildId",
-        to = "super::conda_package_build::Column::Id", on_delete = "Cascade"
+        to = "super::conda_package_build::Column::Id",
+        on_delete = "Cascade"
     )]
     /// `CondaPackageBuildId` references `conda_package_build`.
     CondaPackageBuild,

@@ -18,10 +18,18 @@ pub struct Model {
     #[sea_orm(column_type = "String(StringLen::N(64))")]
     /// Column `license_family`.
     pub license_family: Option<String>,
-    #[sea_orm(column_type = "String(StringLen::N(255))", indexed, unique_key = "_conda_package_uc")]
+    #[sea_orm(
+        column_type = "String(StringLen::N(255))",
+        indexed,
+        unique_key = "_conda_package_uc"
+    )]
     /// Column `name`.
     pub name: String,
-    #[sea_orm(column_type = "String(StringLen::N(64))", indexed, unique_key = "_conda_package_uc")]
+    #[sea_orm(
+        column_type = "String(StringLen::N(64))",
+        indexed,
+        unique_key = "_conda_package_uc"
+    )]
     /// Column `version`.
     pub version: String,
     #[sea_orm(column_type = "Text")]

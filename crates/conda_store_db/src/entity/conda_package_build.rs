@@ -15,7 +15,11 @@ pub struct Model {
     #[sea_orm(unique_key = "_conda_package_build_uc")]
     /// Column `channel_id`.
     pub channel_id: Option<i32>,
-    #[sea_orm(column_type = "String(StringLen::N(64))", indexed, unique_key = "_conda_package_build_uc")]
+    #[sea_orm(
+        column_type = "String(StringLen::N(64))",
+        indexed,
+        unique_key = "_conda_package_build_uc"
+    )]
     /// Column `build`.
     pub build: String,
     #[sea_orm(unique_key = "_conda_package_build_uc")]
@@ -28,12 +32,18 @@ pub struct Model {
     #[sea_orm(column_type = "String(StringLen::N(255))")]
     /// Column `md5`.
     pub md5: String,
-    #[sea_orm(column_type = "String(StringLen::N(64))", unique_key = "_conda_package_build_uc")]
+    #[sea_orm(
+        column_type = "String(StringLen::N(64))",
+        unique_key = "_conda_package_build_uc"
+    )]
     /// Column `sha256`.
     pub sha256: String,
     /// Column `size`.
     pub size: i64,
-    #[sea_orm(column_type = "String(StringLen::N(64))", unique_key = "_conda_package_build_uc")]
+    #[sea_orm(
+        column_type = "String(StringLen::N(64))",
+        unique_key = "_conda_package_build_uc"
+    )]
     /// Column `subdir`.
     pub subdir: Option<String>,
     /// Column `timestamp`.

@@ -12,7 +12,10 @@ pub struct Model {
     #[sea_orm(unique_key = "_namespace_name_uc")]
     /// Column `namespace_id`.
     pub namespace_id: i32,
-    #[sea_orm(column_type = "String(StringLen::N(255))", unique_key = "_namespace_name_uc")]
+    #[sea_orm(
+        column_type = "String(StringLen::N(255))",
+        unique_key = "_namespace_name_uc"
+    )]
     /// Column `name`.
     pub name: String,
     /// Column `current_build_id`.

@@ -9,7 +9,11 @@ pub struct Model {
     #[sea_orm(primary_key)]
     /// Column `id`.
     pub id: i32,
-    #[sea_orm(column_type = "String(StringLen::None)", indexed, unique_key = "_prefix_key_uc")]
+    #[sea_orm(
+        column_type = "String(StringLen::None)",
+        indexed,
+        unique_key = "_prefix_key_uc"
+    )]
     /// Column `prefix`.
     pub prefix: String,
     #[sea_orm(column_type = "String(StringLen::None)", unique_key = "_prefix_key_uc")]
@@ -21,7 +25,6 @@ pub struct Model {
 
 /// Foreign keys of this table.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -23,4 +23,22 @@ pub mod specification;
 pub mod worker;
 
 /// Every entity's table name, in alphabetical order.
-pub const TABLES: [&str; 17] = ["build", "build_artifact", "build_conda_package_build", "conda_channel", "conda_package", "conda_package_build", "conda_store_configuration", "environment", "job", "keyvaluestore", "namespace", "namespace_role_mapping", "namespace_role_mapping_v2", "solve", "solve_conda_package_build", "specification", "worker"];
+pub const TABLES: [&str; 17] = [
+    "build",
+    "build_artifact",
+    "build_conda_package_build",
+    "conda_channel",
+    "conda_package",
+    "conda_package_build",
+    "conda_store_configuration",
+    "environment",
+    "job",
+    "keyvaluestore",
+    "namespace",
+    "namespace_role_mapping",
+    "namespace_role_mapping_v2",
+    "solve",
+    "solve_conda_package_build",
+    "specification",
+    "worker",
+];

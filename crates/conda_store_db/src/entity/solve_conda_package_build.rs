@@ -20,14 +20,16 @@ pub enum Relation {
     #[sea_orm(
         belongs_to = "super::solve::Entity",
         from = "Column::SolveId",
-        to = "super::solve::Column::Id", on_delete = "Cascade"
+        to = "super::solve::Column::Id",
+        on_delete = "Cascade"
     )]
     /// `SolveId` references `solve`.
     Solve,
     #[sea_orm(
         belongs_to = "super::conda_package_build::Entity",
         from = "Column::CondaPackageBuildId",
-        to = "super::conda_package_build::Column::Id", on_delete = "Cascade"
+        to = "super::conda_package_build::Column::Id",
+        on_delete = "Cascade"
     )]
     /// `CondaPackageBuildId` references `conda_package_build`.
     CondaPackageBuild,

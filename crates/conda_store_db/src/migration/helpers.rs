@@ -3,11 +3,10 @@
 //! Migrations use sea-query statements only, never entities: entities describe the
 //! newest schema, a migration must work against the schema of its own moment.
 
-use sea_orm::{DbErr, QueryResult};
 use sea_orm::sea_query::{
-    ColumnDef, ForeignKey, ForeignKeyAction, ForeignKeyCreateStatement, Index,
-    IndexCreateStatement,
+    ColumnDef, ForeignKey, ForeignKeyAction, ForeignKeyCreateStatement, Index, IndexCreateStatement,
 };
+use sea_orm::{DbErr, QueryResult};
 
 /// `INTEGER NOT NULL` auto-increment primary key named `id`.
 pub fn id() -> ColumnDef {

@@ -57,15 +57,40 @@ impl MigrationTrait for Migration {
             // The circular key: `build` did not exist when `environment` was created.
             // SQLite takes it inline instead (it cannot add a key to a table later).
             manager
-                .create_foreign_key(foreign_key("environment", "current_build_id", "build", false))
+                .create_foreign_key(foreign_key(
+                    "environment",
+                    "current_build_id",
+                    "build",
+                    false,
+                ))
                 .await?;
         }
         for statement in [
-            index("ix_conda_package_channel_id", "conda_package", &["channel_id"], false),
+            index(
+                "ix_conda_package_channel_id",
+                "conda_package",
+                &["channel_id"],
+                false,
+            ),
             index("ix_conda_package_name", "conda_package", &["name"], false),
-            index("ix_conda_package_version", "conda_package", &["version"], false),
-            index("ix_conda_package_build_build", "conda_package_build", &["build"], false),
-            index("ix_keyvaluestore_prefix", "keyvaluestore", &["prefix"], false),
+            index(
+                "ix_conda_package_version",
+                "conda_package",
+                &["version"],
+                false,
+            ),
+            index(
+                "ix_conda_package_build_build",
+                "conda_package_build",
+                &["build"],
+                false,
+            ),
+            index(
+                "ix_keyvaluestore_prefix",
+                "keyvaluestore",
+                &["prefix"],
+                false,
+            ),
         ] {
             manager.create_index(statement).await?;
         }
@@ -109,17 +134,36 @@ fn tables(backend: DbBackend) -> Vec<TableCreateStatement> {
         .col(integer("current_build_id", false))
         .col(timestamp("deleted_on", false))
         .col(text("description", false))
-        .index(&mut index("_namespace_name_uc", "environment", &["namespace_id", "name"], true))
-        .foreign_key(&mut foreign_key("environment", "namespace_id", "namespace", false))
+        .index(&mut index(
+            "_namespace_name_uc",
+            "environment",
+            &["namespace_id", "name"],
+            true,
+        ))
+        .foreign_key(&mut foreign_key(
+            "environment",
+            "namespace_id",
+            "namespace",
+            false,
+        ))
         .to_owned();
     if backend == DbBackend::Sqlite {
-        environment.foreign_key(&mut foreign_key("environment", "current_build_id", "build", false));
+        environment.foreign_key(&mut foreign_key(
+            "environment",
+            "current_build_id",
+            "build",
+            false,
+        ));
     }
     vec![
         Table::create()
             .table("alembic_version")
             .col(varchar("version_num", 32, true))
-            .primary_key(Index::create().name("alembic_version_pkc").col("version_num"))
+            .primary_key(
+                Index::create()
+                    .name("alembic_version_pkc")
+                    .col("version_num"),
+            )
             .to_owned(),
         Table::create()
             .table("conda_channel")
@@ -148,7 +192,11 @@ fn tables(backend: DbBackend) -> Vec<TableCreateStatement> {
             .col(json("spec", true))
             .col(varchar("sha256", 255, true).unique_key().take())
             .col(timestamp("created_on", false))
-            .col(boolean("is_lockfile", true).default(Expr::val(false)).take())
+            .col(
+                boolean("is_lockfile", true)
+                    .default(Expr::val(false))
+                    .take(),
+            )
             .to_owned(),
         Table::create()
             .table("conda_package")
@@ -166,7 +214,12 @@ fn tables(backend: DbBackend) -> Vec<TableCreateStatement> {
                 &["channel_id", "name", "version"],
                 true,
             ))
-            .foreign_key(&mut foreign_key("conda_package", "channel_id", "conda_channel", false))
+            .foreign_key(&mut foreign_key(
+                "conda_package",
+                "channel_id",
+                "conda_channel",
+                false,
+            ))
             .to_owned(),
         Table::create()
             .table("conda_package_build")
@@ -185,7 +238,14 @@ fn tables(backend: DbBackend) -> Vec<TableCreateStatement> {
             .index(&mut index(
                 "_conda_package_build_uc",
                 "conda_package_build",
-                &["channel_id", "package_id", "subdir", "build", "build_number", "sha256"],
+                &[
+                    "channel_id",
+                    "package_id",
+                    "subdir",
+                    "build",
+                    "build_number",
+                    "sha256",
+                ],
                 true,
             ))
             .foreign_key(&mut foreign_key(
@@ -216,8 +276,18 @@ fn tables(backend: DbBackend) -> Vec<TableCreateStatement> {
             .col(text("status_info", false))
             .col(integer("build_key_version", true).default(1).take())
             .col(varchar("hash", 32, false))
-            .foreign_key(&mut foreign_key("build", "specification_id", "specification", false))
-            .foreign_key(&mut foreign_key("build", "environment_id", "environment", false))
+            .foreign_key(&mut foreign_key(
+                "build",
+                "specification_id",
+                "specification",
+                false,
+            ))
+            .foreign_key(&mut foreign_key(
+                "build",
+                "environment_id",
+                "environment",
+                false,
+            ))
             .to_owned(),
         Table::create()
             .table("build_artifact")
@@ -225,7 +295,12 @@ fn tables(backend: DbBackend) -> Vec<TableCreateStatement> {
             .col(integer("build_id", false))
             .col(varchar("artifact_type", 21, true))
             .col(varchar("key", 255, false))
-            .foreign_key(&mut foreign_key("build_artifact", "build_id", "build", false))
+            .foreign_key(&mut foreign_key(
+                "build_artifact",
+                "build_id",
+                "build",
+                false,
+            ))
             .to_owned(),
         link_table("build_conda_package_build", "build_id", "build"),
         Table::create()
@@ -235,7 +310,12 @@ fn tables(backend: DbBackend) -> Vec<TableCreateStatement> {
             .col(timestamp("scheduled_on", false))
             .col(timestamp("started_on", false))
             .col(timestamp("ended_on", false))
-            .foreign_key(&mut foreign_key("solve", "specification_id", "specification", false))
+            .foreign_key(&mut foreign_key(
+                "solve",
+                "specification_id",
+                "specification",
+                false,
+            ))
             .to_owned(),
         link_table("solve_conda_package_build", "solve_id", "solve"),
         Table::create()
@@ -251,7 +331,12 @@ fn tables(backend: DbBackend) -> Vec<TableCreateStatement> {
             .col(integer("namespace_id", true))
             .col(varchar("entity", 255, true))
             .col(varchar("role", 255, true))
-            .foreign_key(&mut foreign_key("namespace_role_mapping", "namespace_id", "namespace", false))
+            .foreign_key(&mut foreign_key(
+                "namespace_role_mapping",
+                "namespace_id",
+                "namespace",
+                false,
+            ))
             .to_owned(),
         Table::create()
             .table("namespace_role_mapping_v2")
@@ -296,7 +381,11 @@ fn link_table(
         .table(table)
         .col(integer(owner_column, true))
         .col(integer("conda_package_build_id", true))
-        .primary_key(Index::create().col(owner_column).col("conda_package_build_id"))
+        .primary_key(
+            Index::create()
+                .col(owner_column)
+                .col("conda_package_build_id"),
+        )
         .foreign_key(&mut foreign_key(table, owner_column, owner_table, true))
         .foreign_key(&mut foreign_key(
             table,

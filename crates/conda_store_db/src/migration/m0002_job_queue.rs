@@ -49,12 +49,22 @@ impl MigrationTrait for Migration {
                     .col(timestamp("started_on", false))
                     .col(timestamp("ended_on", false))
                     .col(text("error", false))
-                    .index(&mut index("_job_unique_key_uc", "job", &["unique_key"], true))
+                    .index(&mut index(
+                        "_job_unique_key_uc",
+                        "job",
+                        &["unique_key"],
+                        true,
+                    ))
                     .to_owned(),
             )
             .await?;
         manager
-            .create_index(index("ix_job_state_run_after", "job", &["state", "run_after"], false))
+            .create_index(index(
+                "ix_job_state_run_after",
+                "job",
+                &["state", "run_after"],
+                false,
+            ))
             .await?;
         enqueue_waiting_builds(manager).await
     }

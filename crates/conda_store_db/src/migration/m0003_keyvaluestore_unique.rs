@@ -8,8 +8,8 @@
 //! conda-store last wrote.
 
 use super::helpers::index;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Index, Query};
 use sea_orm::DbErr;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Index, Query};
 use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager, async_trait};
 
 /// Deduplicates settings and adds the unique index.
@@ -46,7 +46,12 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("_prefix_key_uc", "keyvaluestore", &["prefix", "key"], true))
+            .create_index(index(
+                "_prefix_key_uc",
+                "keyvaluestore",
+                &["prefix", "key"],
+                true,
+            ))
             .await
     }
 

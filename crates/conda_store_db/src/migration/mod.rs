@@ -17,9 +17,7 @@ mod m0003_keyvaluestore_unique;
 use crate::error::DatabaseError;
 use crate::introspect;
 use sea_orm::sea_query::{Expr, ExprTrait, Query, Table};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
 use sea_orm_migration::{MigrationTrait, SchemaManager};
 
 pub use m0001_conda_store_2025_2_2::ALEMBIC_REVISION;
@@ -77,7 +75,10 @@ pub fn revisions() -> Vec<Revision> {
 
 /// The name of the newest revision this binary knows.
 pub fn newest_revision() -> &'static str {
-    revisions().last().map(|revision| revision.name).unwrap_or("base")
+    revisions()
+        .last()
+        .map(|revision| revision.name)
+        .unwrap_or("base")
 }
 
 /// What is in a database, as far as migrations are concerned.
@@ -177,11 +178,16 @@ async fn applied_revisions(connection: &DatabaseConnection) -> Result<Vec<String
         )
         .await?;
     rows.iter()
-        .map(|row| row.try_get_by_index::<String>(0).map_err(DatabaseError::from))
+        .map(|row| {
+            row.try_get_by_index::<String>(0)
+                .map_err(DatabaseError::from)
+        })
         .collect()
 }
 
-async fn alembic_revision(connection: &DatabaseConnection) -> Result<Option<String>, DatabaseError> {
+async fn alembic_revision(
+    connection: &DatabaseConnection,
+) -> Result<Option<String>, DatabaseError> {
     let row = connection
         .query_one(
             &Query::select()
@@ -229,7 +235,8 @@ pub fn find_revision(text: &str) -> Result<usize, DatabaseError> {
         .position(|revision| {
             revision.name == text
                 || revision.name.split('_').next() == Some(text)
-                || by_number.is_some_and(|number| revision.name.starts_with(&format!("{number:04}_")))
+                || by_number
+                    .is_some_and(|number| revision.name.starts_with(&format!("{number:04}_")))
         })
         .or((text == ALEMBIC_REVISION).then_some(0))
         .ok_or_else(|| DatabaseError::UnknownRevision(text.to_owned()))
@@ -359,7 +366,11 @@ impl Direction {
     }
 }
 
-async fn record<C: ConnectionTrait>(connection: &C, name: &str, direction: Direction) -> Result<(), DbErr> {
+async fn record<C: ConnectionTrait>(
+    connection: &C,
+    name: &str,
+    direction: Direction,
+) -> Result<(), DbErr> {
     let result = match direction {
         Direction::Upgrade => {
             connection

@@ -1,0 +1,203 @@
+//! What each subcommand does.
+
+use crate::config::{Arguments, Command, DatabaseCommand, DiagramFormat, load_settings};
+use anyhow::{Context, bail};
+use conda_store_core::settings::{Settings, user_data_directory};
+use conda_store_db::diagram::{self, DiagramFormat as TextFormat};
+use conda_store_db::migration::{self, DatabaseState, DowngradeTarget};
+use conda_store_db::{DatabaseConnection, DatabaseUrl, PoolSize, connect, introspect};
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+
+/// Runs the selected subcommand.
+pub async fn run(arguments: Arguments) -> anyhow::Result<()> {
+    let (settings, ignored) = load_settings(&arguments)?;
+    init_logging(&settings);
+    if !ignored.is_empty() {
+        tracing::debug!(
+            "environment variables that name no setting: {}",
+            ignored.join(", ")
+        );
+    }
+    match arguments.command {
+        Command::Standalone | Command::Serve => serve(&settings).await,
+        Command::Db(command) => database(&settings, command).await,
+    }
+}
+
+fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{},sqlx=warn,sea_orm=warn,sea_orm_migration=warn",
+            settings.log_level.to_ascii_lowercase()
+        ))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+fn database_url(settings: &Settings) -> anyhow::Result<DatabaseUrl> {
+    Ok(DatabaseUrl::parse(
+        &settings.database_url(&user_data_directory()),
+    )?)
+}
+
+/// Connects for a command that only reads: a SQLite file that does not exist is an
+/// error rather than a new empty database.
+async fn connect_existing(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
+    if let Some(file) = url.sqlite_file()
+        && !file.exists()
+    {
+        bail!("database file {} does not exist", file.display());
+    }
+    Ok(connect(url, PoolSize::Single).await?)
+}
+
+async fn database(settings: &Settings, command: DatabaseCommand) -> anyhow::Result<()> {
+    let url = database_url(settings)?;
+    match command {
+        DatabaseCommand::Upgrade { revision } => {
+            let connection = connect(&url, PoolSize::Single).await?;
+            let applied = migration::upgrade(&connection, revision.as_deref()).await?;
+            let current = migration::state(&connection).await?.current();
+            if applied.is_empty() {
+                println!("already at {current}");
+            } else {
+                println!("upgraded to {current} (applied {})", applied.join(", "));
+            }
+        }
+        DatabaseCommand::Downgrade { revision } => {
+            let connection = connect_existing(&url).await?;
+            let target = DowngradeTarget::parse(&revision);
+            let reverted = migration::downgrade(&connection, &target).await?;
+            let current = migration::state(&connection).await?.current();
+            if reverted.is_empty() {
+                println!("already at {current}");
+            } else {
+                println!("downgraded to {current} (reverted {})", reverted.join(", "));
+            }
+        }
+        DatabaseCommand::Current => {
+            let connection = connect_existing(&url).await?;
+            println!("{}", migration::state(&connection).await?.current());
+        }
+        DatabaseCommand::History => {
+            let connection = connect_existing(&url).await?;
+            print_history(&migration::state(&connection).await?);
+        }
+        DatabaseCommand::Diagram {
+            format,
+            exclude,
+            output,
+        } => {
+            let connection = connect_existing(&url).await?;
+            migration::state(&connection).await?;
+            let schema = introspect::schema(&connection).await?;
+            let text_format = match format {
+                DiagramFormat::Mermaid => TextFormat::Mermaid,
+                _ => TextFormat::Dot,
+            };
+            let text = diagram::render(&schema, text_format, &exclude);
+            let bytes = match format {
+                DiagramFormat::Svg => render_with_graphviz(&text, "svg")?,
+                DiagramFormat::Png => render_with_graphviz(&text, "png")?,
+                _ => text.into_bytes(),
+            };
+            write_output(output.as_deref(), &bytes)?;
+        }
+    }
+    Ok(())
+}
+
+fn print_history(state: &DatabaseState) {
+    let applied = match state {
+        DatabaseState::Empty => 0,
+        DatabaseState::Python => 1,
+        DatabaseState::Managed(applied) => applied.len(),
+    };
+    for (position, revision) in migration::revisions().iter().enumerate() {
+        let mark = match (position + 1).cmp(&applied) {
+            std::cmp::Ordering::Less => "applied",
+            std::cmp::Ordering::Equal => "current",
+            std::cmp::Ordering::Greater => "pending",
+        };
+        println!("{:<28} {mark:<8} {}", revision.name, revision.summary);
+    }
+}
+
+fn render_with_graphviz(dot: &str, format: &str) -> anyhow::Result<Vec<u8>> {
+    let mut child = std::process::Command::new("dot")
+        .arg(format!("-T{format}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("graphviz `dot` is needed for svg and png (install graphviz), or use --format mermaid|dot")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(dot.as_bytes()).context("writing to dot")?;
+    }
+    let output = child.wait_with_output().context("running dot")?;
+    if !output.status.success() {
+        bail!(
+            "dot failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(output.stdout)
+}
+
+fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    match path {
+        Some(path) => {
+            std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+        }
+        None => std::io::stdout()
+            .write_all(bytes)
+            .context("writing to standard output"),
+    }
+}
+
+/// `serve` and `standalone`: migrate (or check), then serve HTTP until Ctrl-C.
+async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    let url = database_url(settings)?;
+    {
+        let connection = connect(&url, PoolSize::Single).await?;
+        if settings.upgrade_db {
+            migration::upgrade(&connection, None).await?;
+        } else {
+            migration::ensure_current(&connection).await?;
+        }
+        connection.close().await?;
+    }
+    let database = connect(&url, PoolSize::Up(8)).await?;
+    let app = conda_store_server::router(
+        conda_store_server::AppState {
+            database,
+            version: conda_store_core::VERSION,
+        },
+        &settings.url_prefix,
+    );
+    let address = format!("{}:{}", settings.address, settings.port);
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let local = listener
+        .local_addr()
+        .context("reading the listening address")?;
+    let prefix = settings.url_prefix.trim_end_matches('/');
+    println!(
+        "conda-store-server listening on http://{local}{prefix}/ (database {})",
+        url.redacted()
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("serving HTTP")?;
+    Ok(())
+}
