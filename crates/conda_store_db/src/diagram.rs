@@ -54,12 +54,14 @@ fn mermaid(tables: &[(&String, &TableSchema)], exclude: &[String]) -> String {
                 .replace(')', "");
             let markers = key_markers(table, &column.name).join(",");
             let nullability = if column.nullable { "\"nullable\"" } else { "" };
-            let _ = writeln!(
-                text,
-                "        {kind} {} {markers} {nullability}",
-                column.name
-            )
-            .map(|_| ());
+            let parts = [kind.as_str(), column.name.as_str(), &markers, nullability];
+            let line = parts
+                .iter()
+                .filter(|part| !part.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let _ = writeln!(text, "        {line}");
         }
         let _ = writeln!(text, "    }}");
     }
@@ -83,12 +85,7 @@ fn mermaid(tables: &[(&String, &TableSchema)], exclude: &[String]) -> String {
             );
         }
     }
-    // Trailing spaces from empty marker columns would only make diffs noisy.
-    text.lines()
-        .map(str::trim_end)
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
+    text
 }
 
 fn dot(tables: &[(&String, &TableSchema)], exclude: &[String]) -> String {
