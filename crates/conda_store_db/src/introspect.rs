@@ -58,7 +58,7 @@ pub struct Column {
 }
 
 /// One foreign key.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct ForeignKey {
     /// Referencing columns, in key order.
     pub columns: Vec<String>,
@@ -416,12 +416,7 @@ mod mysql {
         for row in query(connection, FOREIGN_KEYS, Vec::new()).await? {
             let key = foreign_keys
                 .entry((text_at(&row, 0)?, text_at(&row, 1)?))
-                .or_insert_with(|| ForeignKey {
-                    columns: Vec::new(),
-                    referenced_table: String::new(),
-                    referenced_columns: Vec::new(),
-                    on_delete: String::new(),
-                });
+                .or_default();
             key.columns.push(text_at(&row, 2)?);
             key.referenced_table = text_at(&row, 3)?;
             key.referenced_columns.push(text_at(&row, 4)?);
@@ -431,7 +426,7 @@ mod mysql {
         for row in query(connection, INDEXES, Vec::new()).await? {
             let entry = indexes
                 .entry((text_at(&row, 0)?, text_at(&row, 1)?))
-                .or_insert_with(|| (false, Vec::new()));
+                .or_default();
             entry.0 = integer_at(&row, 2)? == 0;
             entry.1.push(text_at(&row, 3)?);
         }

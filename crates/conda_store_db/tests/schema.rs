@@ -634,31 +634,58 @@ async fn keyvaluestore_revision_keeps_the_newest_duplicate_and_then_refuses_dupl
 }
 
 /// The entities (what the code reads and writes) and the migrations (what the database
-/// has) must describe the same tables. SQLite, because it accepts the circular foreign
-/// key in CREATE TABLE; the type families make the comparison backend-neutral.
+/// has) must describe the same tables, on every backend. SQLite takes the circular
+/// foreign key inline; the other backends get the tables first and the keys after.
 #[tokio::test]
 async fn entities_agree_with_the_migrated_schema() {
+    for backend in backends() {
+        let migrated_database = TestDatabase::create(backend).await;
+        let migrated = migrated_database.connect().await;
+        migration::upgrade(&migrated, None).await.expect("upgrade");
+        let mut expected = introspect::schema(&migrated).await.expect("introspect");
+        expected.remove("alembic_version");
+        expected.remove(MIGRATION_TABLE);
+
+        let entity_database = TestDatabase::create(backend).await;
+        let connection = entity_database.connect().await;
+        create_tables_from_entities(&connection).await;
+        let actual = introspect::schema(&connection).await.expect("introspect");
+        assert_eq!(
+            actual.keys().collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>(),
+            "entity tables on {backend:?}: update conda_store_db::entity and entity::TABLES"
+        );
+        assert_eq!(conda_store_db::entity::TABLES.len(), expected.len());
+        for (name, table) in &expected {
+            assert_eq!(
+                comparable(&actual[name]),
+                comparable(table),
+                "entity `{name}` differs from the migrations on {backend:?}"
+            );
+        }
+    }
+}
+
+async fn create_tables_from_entities(connection: &DatabaseConnection) {
     use conda_store_db::entity::*;
     use sea_orm::Schema as EntitySchema;
-    let migrated_database = TestDatabase::create(Backend::Sqlite).await;
-    let migrated = migrated_database.connect().await;
-    migration::upgrade(&migrated, None).await.expect("upgrade");
-    let mut expected = introspect::schema(&migrated).await.expect("introspect");
-    expected.remove("alembic_version");
-    expected.remove(MIGRATION_TABLE);
-
-    let entity_database = TestDatabase::create(Backend::Sqlite).await;
-    let connection = entity_database.connect().await;
-    let builder = EntitySchema::new(DbBackend::Sqlite);
-    macro_rules! create {
+    use sea_orm::sea_query::Table;
+    let backend = connection.get_database_backend();
+    let builder = EntitySchema::new(backend);
+    let mut tables = Vec::new();
+    let mut unique_indexes = Vec::new();
+    macro_rules! collect {
         ($($entity:ident),+) => {$(
-            connection
-                .execute(&builder.create_table_from_entity($entity::Entity))
-                .await
-                .expect(stringify!($entity));
+            tables.push(builder.create_table_from_entity($entity::Entity));
+            unique_indexes.extend(
+                builder
+                    .create_index_from_entity($entity::Entity)
+                    .into_iter()
+                    .filter(|index| index.is_unique_key()),
+            );
         )+};
     }
-    create!(
+    collect!(
         build,
         build_artifact,
         build_conda_package_build,
@@ -677,36 +704,34 @@ async fn entities_agree_with_the_migrated_schema() {
         specification,
         worker
     );
-    macro_rules! unique_indexes {
-        ($($entity:ident),+) => {$(
-            for index in builder.create_index_from_entity($entity::Entity) {
-                if index.is_unique_key() {
-                    connection.execute(&index).await.expect(stringify!($entity));
-                }
-            }
-        )+};
+    let mut foreign_keys = Vec::new();
+    for table in &tables {
+        if backend == DbBackend::Sqlite {
+            connection.execute(table).await.expect("create table");
+            continue;
+        }
+        let mut without_keys = Table::create();
+        without_keys.table(table.get_table_name().expect("table name").clone());
+        for column in table.get_columns() {
+            without_keys.col(column.clone());
+        }
+        for index in table.get_indexes() {
+            without_keys.index(&mut index.clone());
+        }
+        connection
+            .execute(&without_keys)
+            .await
+            .expect("create table");
+        foreign_keys.extend(table.get_foreign_key_create_stmts().iter().cloned());
     }
-    unique_indexes!(
-        conda_package,
-        conda_package_build,
-        environment,
-        keyvaluestore,
-        namespace_role_mapping_v2
-    );
-    let actual = introspect::schema(&connection).await.expect("introspect");
-    assert_eq!(
-        actual.keys().collect::<Vec<_>>(),
-        expected.keys().collect::<Vec<_>>(),
-        "entity tables: update conda_store_db::entity::TABLES and the entities"
-    );
-    assert_eq!(conda_store_db::entity::TABLES.len(), expected.len());
-    for (name, table) in &expected {
-        let entity = comparable(&actual[name]);
-        assert_eq!(
-            entity,
-            comparable(table),
-            "entity `{name}` differs from the migrations"
-        );
+    for key in foreign_keys {
+        connection.execute(&key).await.expect("add foreign key");
+    }
+    for index in unique_indexes {
+        connection
+            .execute(&index)
+            .await
+            .expect("create unique index");
     }
 }
 
