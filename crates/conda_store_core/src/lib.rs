@@ -3,6 +3,7 @@
 //! This crate does no IO: callers read files and environment variables and hand the
 //! text to it. Everything here can be unit-tested without a database or a network.
 
+pub mod canonical;
 pub mod domain;
 pub mod settings;
 
