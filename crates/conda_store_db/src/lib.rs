@@ -10,6 +10,7 @@ pub mod entity;
 pub mod error;
 pub mod introspect;
 pub mod migration;
+pub mod queue;
 
 pub use connection::{DatabaseUrl, PoolSize, connect};
 pub use error::DatabaseError;
