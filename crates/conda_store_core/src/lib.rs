@@ -3,9 +3,11 @@
 //! This crate does no IO: callers read files and environment variables and hand the
 //! text to it. Everything here can be unit-tested without a database or a network.
 
+pub mod build_key;
 pub mod canonical;
 pub mod domain;
 pub mod settings;
+pub mod specification;
 
 /// The version of this conda-store implementation, as reported by `GET /api/v1/`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -78,8 +78,10 @@ fn later(duration: Duration) -> NaiveDateTime {
 
 /// Adds a job. Returns its id, or `None` when a job with the same `unique_key` is
 /// already waiting or running. A finished job with the same key is queued again.
-pub async fn enqueue(
-    connection: &DatabaseConnection,
+/// Inside a PostgreSQL transaction, only enqueue keys that cannot exist yet: a unique
+/// violation there aborts the transaction.
+pub async fn enqueue<C: ConnectionTrait>(
+    connection: &C,
     new: NewJob,
 ) -> Result<Option<i32>, DatabaseError> {
     let created = now();

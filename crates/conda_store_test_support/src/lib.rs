@@ -8,6 +8,8 @@
 //! database test runs on every backend; a backend whose server is not configured makes
 //! the test fail with a message saying how to run it, never pass silently.
 
+pub mod channel;
+
 use conda_store_db::{DatabaseConnection, DatabaseUrl, PoolSize, connect};
 use sea_orm::ConnectionTrait;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,367 @@
+//! The build lifecycle as the worker reports it: started, log lines, artifacts,
+//! installed packages, completed, failed, canceled.
+
+use crate::{Service, ServiceError};
+use chrono::Utc;
+use conda_store_core::build_key::{BuildKeyParts, artifact_key};
+use conda_store_core::domain::{BuildArtifactType, BuildStatus};
+use conda_store_db::entity::{
+    build, build_artifact, build_conda_package_build, conda_channel, conda_package,
+    conda_package_build, environment, namespace, specification,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
+};
+use std::path::PathBuf;
+
+/// Longest build path the Python conda-store accepts.
+pub const MAX_BUILD_PATH: usize = 255;
+
+/// Everything a worker needs to know about a build.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// The build row.
+    pub build: build::Model,
+    /// Its specification.
+    pub specification: specification::Model,
+    /// Its environment.
+    pub environment: environment::Model,
+    /// The environment's namespace name.
+    pub namespace: String,
+    /// The build key (names the prefix and the artifacts).
+    pub key: String,
+}
+
+/// One conda package installed in a build, as recorded in the package tables.
+#[derive(Debug, Clone)]
+pub struct InstalledPackage {
+    /// The channel URL it came from.
+    pub channel: String,
+    /// Package name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Build string.
+    pub build: String,
+    /// Build number.
+    pub build_number: i32,
+    /// `depends` of its repodata record.
+    pub depends: Vec<String>,
+    /// `constrains` of its repodata record.
+    pub constrains: Vec<String>,
+    /// md5 of the archive (hex).
+    pub md5: String,
+    /// sha256 of the archive (hex).
+    pub sha256: String,
+    /// Archive size in bytes.
+    pub size: i64,
+    /// Its subdir.
+    pub subdir: String,
+    /// Build timestamp (milliseconds), if known.
+    pub timestamp: Option<i64>,
+    /// License, if known.
+    pub license: Option<String>,
+    /// License family, if known.
+    pub license_family: Option<String>,
+}
+
+impl BuildContext {
+    /// The prefix directory: `{store_directory}/{namespace}/{key}` (no namespace level
+    /// for key version 3, as in the Python conda-store).
+    pub fn build_path(&self, service: &Service) -> Result<PathBuf, String> {
+        let mut path = service.store_directory.clone();
+        if self.build.build_key_version != 3 {
+            path.push(&self.namespace);
+        }
+        path.push(&self.key);
+        if path.as_os_str().len() > MAX_BUILD_PATH {
+            return Err(format!(
+                "build_path too long: must be <= {MAX_BUILD_PATH} characters"
+            ));
+        }
+        Ok(path)
+    }
+
+    /// The environment symlink `{store_directory}/{namespace}/envs/{name}`; none for key
+    /// version 3.
+    pub fn environment_path(&self, service: &Service) -> Option<PathBuf> {
+        (self.build.build_key_version != 3).then(|| {
+            service
+                .store_directory
+                .join(&self.namespace)
+                .join("envs")
+                .join(&self.environment.name)
+        })
+    }
+
+    /// The storage key of an artifact of this build.
+    pub fn artifact_key(&self, artifact: BuildArtifactType) -> Option<String> {
+        artifact_key(artifact, &self.key)
+    }
+}
+
+impl Service {
+    /// Loads a build with its specification, environment and namespace.
+    pub async fn build_context(&self, build_id: i32) -> Result<BuildContext, ServiceError> {
+        let not_found = || ServiceError::NotFound(format!("build {build_id}"));
+        let build = build::Entity::find_by_id(build_id)
+            .one(&self.database)
+            .await?
+            .ok_or_else(not_found)?;
+        let specification = specification::Entity::find_by_id(build.specification_id)
+            .one(&self.database)
+            .await?
+            .ok_or_else(not_found)?;
+        let environment = environment::Entity::find_by_id(build.environment_id)
+            .one(&self.database)
+            .await?
+            .ok_or_else(not_found)?;
+        let namespace = namespace::Entity::find_by_id(environment.namespace_id)
+            .one(&self.database)
+            .await?
+            .and_then(|namespace| namespace.name)
+            .ok_or_else(not_found)?;
+        let scheduled_on = build.scheduled_on.unwrap_or_default();
+        let key = BuildKeyParts {
+            version: build.build_key_version,
+            build_id: i64::from(build.id),
+            specification_sha256: &specification.sha256,
+            specification_name: &specification.name,
+            namespace: &namespace,
+            scheduled_on,
+        }
+        .key()
+        .map_err(|error| ServiceError::Internal(error.to_string()))?;
+        Ok(BuildContext {
+            build,
+            specification,
+            environment,
+            namespace,
+            key,
+        })
+    }
+
+    /// BUILDING, `started_on` now (and `hash` for key version 3).
+    pub async fn mark_build_started(&self, context: &BuildContext) -> Result<(), ServiceError> {
+        build::ActiveModel {
+            id: Set(context.build.id),
+            status: Set(Some(BuildStatus::Building.to_string())),
+            started_on: Set(Some(Utc::now().naive_utc())),
+            ended_on: Set(None),
+            hash: Set((context.build.build_key_version == 3).then(|| context.key.clone())),
+            ..Default::default()
+        }
+        .update(&self.database)
+        .await?;
+        Ok(())
+    }
+
+    /// Appends `text` to the build log (creating the LOGS artifact row on first use).
+    pub async fn append_log(&self, context: &BuildContext, text: &str) -> Result<(), ServiceError> {
+        let Some(key) = context.artifact_key(BuildArtifactType::Logs) else {
+            return Ok(());
+        };
+        let mut line = text.to_owned();
+        if !line.ends_with('\n') {
+            line.push('\n');
+        }
+        self.storage.append(&key, line.as_bytes()).await?;
+        self.ensure_artifact(context.build.id, BuildArtifactType::Logs, &key)
+            .await
+    }
+
+    /// Stores `bytes` as an artifact of the build and records it.
+    pub async fn store_artifact(
+        &self,
+        context: &BuildContext,
+        artifact: BuildArtifactType,
+        bytes: &[u8],
+    ) -> Result<(), ServiceError> {
+        let key = context
+            .artifact_key(artifact)
+            .ok_or_else(|| ServiceError::Internal(format!("{artifact} has no storage key")))?;
+        self.storage.put(&key, bytes).await?;
+        self.ensure_artifact(context.build.id, artifact, &key).await
+    }
+
+    /// Adds an artifact row unless the same one exists.
+    pub async fn ensure_artifact(
+        &self,
+        build_id: i32,
+        artifact: BuildArtifactType,
+        key: &str,
+    ) -> Result<(), ServiceError> {
+        let exists = build_artifact::Entity::find()
+            .filter(build_artifact::Column::BuildId.eq(build_id))
+            .filter(build_artifact::Column::ArtifactType.eq(artifact.to_string()))
+            .filter(build_artifact::Column::Key.eq(key))
+            .one(&self.database)
+            .await?
+            .is_some();
+        if !exists {
+            build_artifact::ActiveModel {
+                build_id: Set(Some(build_id)),
+                artifact_type: Set(artifact.to_string()),
+                key: Set(Some(key.to_owned())),
+                ..Default::default()
+            }
+            .insert(&self.database)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Records every installed package (channel, package, package build rows as
+    /// needed) and links them to the build.
+    pub async fn record_packages(
+        &self,
+        build_id: i32,
+        packages: &[InstalledPackage],
+    ) -> Result<(), ServiceError> {
+        let transaction = self.database.begin().await?;
+        for package in packages {
+            let package_build_id = ensure_package_build(&transaction, package).await?;
+            build_conda_package_build::Entity::insert(build_conda_package_build::ActiveModel {
+                build_id: Set(build_id),
+                conda_package_build_id: Set(package_build_id),
+            })
+            .exec_without_returning(&transaction)
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// COMPLETED: size, `ended_on`, the DIRECTORY artifact, and the build becomes the
+    /// environment's current build.
+    pub async fn mark_build_completed(
+        &self,
+        context: &BuildContext,
+        prefix: &std::path::Path,
+        size: i64,
+    ) -> Result<(), ServiceError> {
+        let transaction = self.database.begin().await?;
+        build::ActiveModel {
+            id: Set(context.build.id),
+            status: Set(Some(BuildStatus::Completed.to_string())),
+            ended_on: Set(Some(Utc::now().naive_utc())),
+            size: Set(Some(size)),
+            ..Default::default()
+        }
+        .update(&transaction)
+        .await?;
+        environment::ActiveModel {
+            id: Set(context.environment.id),
+            current_build_id: Set(Some(context.build.id)),
+            ..Default::default()
+        }
+        .update(&transaction)
+        .await?;
+        transaction.commit().await?;
+        self.ensure_artifact(
+            context.build.id,
+            BuildArtifactType::Directory,
+            &prefix.display().to_string(),
+        )
+        .await
+    }
+
+    /// FAILED (or CANCELED), `ended_on` now, with `status_info` when given. A build
+    /// already finished is left as it is.
+    pub async fn mark_build_finished(
+        &self,
+        build_id: i32,
+        status: BuildStatus,
+        status_info: Option<String>,
+    ) -> Result<(), ServiceError> {
+        build::Entity::update_many()
+            .col_expr(build::Column::Status, status.to_string().into())
+            .col_expr(build::Column::EndedOn, Utc::now().naive_utc().into())
+            .col_expr(build::Column::StatusInfo, status_info.into())
+            .filter(build::Column::Id.eq(build_id))
+            .filter(build::Column::Status.is_in([
+                BuildStatus::Queued.to_string(),
+                BuildStatus::Building.to_string(),
+            ]))
+            .exec(&self.database)
+            .await?;
+        Ok(())
+    }
+}
+
+async fn ensure_channel<C: ConnectionTrait>(
+    connection: &C,
+    url: &str,
+) -> Result<i32, ServiceError> {
+    if let Some(found) = conda_channel::Entity::find()
+        .filter(conda_channel::Column::Name.eq(url))
+        .one(connection)
+        .await?
+    {
+        return Ok(found.id);
+    }
+    let created = conda_channel::ActiveModel {
+        name: Set(url.to_owned()),
+        ..Default::default()
+    }
+    .insert(connection)
+    .await?;
+    Ok(created.id)
+}
+
+async fn ensure_package_build<C: ConnectionTrait>(
+    connection: &C,
+    package: &InstalledPackage,
+) -> Result<i32, ServiceError> {
+    let channel_id = ensure_channel(connection, &package.channel).await?;
+    let package_id = match conda_package::Entity::find()
+        .filter(conda_package::Column::ChannelId.eq(channel_id))
+        .filter(conda_package::Column::Name.eq(package.name.clone()))
+        .filter(conda_package::Column::Version.eq(package.version.clone()))
+        .one(connection)
+        .await?
+    {
+        Some(found) => found.id,
+        None => {
+            conda_package::ActiveModel {
+                channel_id: Set(Some(channel_id)),
+                name: Set(package.name.clone()),
+                version: Set(package.version.clone()),
+                license: Set(package.license.clone()),
+                license_family: Set(package.license_family.clone()),
+                ..Default::default()
+            }
+            .insert(connection)
+            .await?
+            .id
+        }
+    };
+    if let Some(found) = conda_package_build::Entity::find()
+        .filter(conda_package_build::Column::PackageId.eq(package_id))
+        .filter(conda_package_build::Column::Subdir.eq(package.subdir.clone()))
+        .filter(conda_package_build::Column::Build.eq(package.build.clone()))
+        .filter(conda_package_build::Column::BuildNumber.eq(package.build_number))
+        .filter(conda_package_build::Column::Sha256.eq(package.sha256.clone()))
+        .one(connection)
+        .await?
+    {
+        return Ok(found.id);
+    }
+    let created = conda_package_build::ActiveModel {
+        package_id: Set(Some(package_id)),
+        channel_id: Set(Some(channel_id)),
+        build: Set(package.build.clone()),
+        build_number: Set(package.build_number),
+        constrains: Set(Some(serde_json::json!(package.constrains))),
+        depends: Set(serde_json::json!(package.depends)),
+        md5: Set(package.md5.clone()),
+        sha256: Set(package.sha256.clone()),
+        size: Set(package.size),
+        subdir: Set(Some(package.subdir.clone())),
+        timestamp: Set(package.timestamp),
+        ..Default::default()
+    }
+    .insert(connection)
+    .await?;
+    Ok(created.id)
+}

@@ -1,0 +1,246 @@
+//! The use-cases of conda-store, shared by the HTTP API, the admin pages, the CLI and
+//! the worker, so that each rule lives once. Every use-case runs in one transaction.
+//!
+//! Implemented so far: registering a specification into a namespace (which creates the
+//! namespace, specification, environment and a queued build, and enqueues the build
+//! job), and the build lifecycle the worker reports through (started, artifacts,
+//! packages, completed, failed, canceled).
+
+mod build;
+mod error;
+
+pub use build::{BuildContext, InstalledPackage};
+pub use error::ServiceError;
+
+use chrono::Utc;
+use conda_store_core::settings::Settings;
+use conda_store_core::specification::CondaSpecification;
+use conda_store_db::DatabaseConnection;
+use conda_store_db::entity::{build as build_table, environment, namespace, specification};
+use conda_store_db::queue::{self, NewJob};
+use conda_store_storage::Storage;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
+};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Attempts a build job gets before its build is marked FAILED.
+pub const BUILD_ATTEMPTS: i32 = 3;
+
+/// The job kind that builds an environment; its payload is `{"build_id": N}`.
+pub const BUILD_JOB: &str = "build";
+
+/// The conda-store application: database, settings, artifact storage.
+#[derive(Clone)]
+pub struct Service {
+    database: DatabaseConnection,
+    settings: Arc<Settings>,
+    storage: Arc<dyn Storage>,
+    store_directory: PathBuf,
+}
+
+/// What registering a specification created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildCreated {
+    /// The new build.
+    pub build_id: i32,
+    /// Its environment.
+    pub environment_id: i32,
+}
+
+impl Service {
+    /// The service over these parts. `store_directory` is where prefixes are built.
+    pub fn new(
+        database: DatabaseConnection,
+        settings: Arc<Settings>,
+        storage: Arc<dyn Storage>,
+        store_directory: PathBuf,
+    ) -> Self {
+        Self {
+            database,
+            settings,
+            storage,
+            store_directory,
+        }
+    }
+
+    /// The database pool.
+    pub fn database(&self) -> &DatabaseConnection {
+        &self.database
+    }
+
+    /// The deployment settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The artifact storage.
+    pub fn storage(&self) -> &dyn Storage {
+        self.storage.as_ref()
+    }
+
+    /// Registers `specification` in `namespace_name`: validates it with the settings,
+    /// creates the namespace, the (deduplicated) specification and the environment as
+    /// needed, queues a build and its job. A new environment's current build is this
+    /// build at once, as in the Python conda-store.
+    pub async fn create_build(
+        &self,
+        namespace_name: &str,
+        specification: CondaSpecification,
+    ) -> Result<BuildCreated, ServiceError> {
+        let specification =
+            conda_store_core::specification::validate(specification, &self.settings)?;
+        let transaction = self.database.begin().await?;
+        let namespace_id = ensure_namespace(&transaction, namespace_name).await?;
+        let specification_id = ensure_specification(&transaction, &specification).await?;
+        let (environment_id, created) =
+            ensure_environment(&transaction, namespace_id, &specification).await?;
+        let build_id = insert_build(
+            &transaction,
+            environment_id,
+            specification_id,
+            i32::from(self.settings.build_key_version),
+        )
+        .await?;
+        if created {
+            environment::ActiveModel {
+                id: Set(environment_id),
+                current_build_id: Set(Some(build_id)),
+                ..Default::default()
+            }
+            .update(&transaction)
+            .await?;
+        }
+        queue::enqueue(&transaction, build_job(build_id)).await?;
+        transaction.commit().await?;
+        Ok(BuildCreated {
+            build_id,
+            environment_id,
+        })
+    }
+}
+
+/// The job that builds `build_id`.
+pub fn build_job(build_id: i32) -> NewJob {
+    NewJob {
+        kind: BUILD_JOB.to_owned(),
+        payload: serde_json::json!({ "build_id": build_id }),
+        unique_key: Some(format!("build:{build_id}")),
+        max_attempts: BUILD_ATTEMPTS,
+        delay: Duration::ZERO,
+    }
+}
+
+async fn ensure_namespace<C: ConnectionTrait>(
+    connection: &C,
+    name: &str,
+) -> Result<i32, ServiceError> {
+    if let Some(found) = namespace::Entity::find()
+        .filter(namespace::Column::Name.eq(name))
+        .filter(namespace::Column::DeletedOn.is_null())
+        .one(connection)
+        .await?
+    {
+        return Ok(found.id);
+    }
+    if !conda_store_core::specification::is_valid_name(name) {
+        return Err(ServiceError::InvalidName(name.to_owned()));
+    }
+    let created = namespace::ActiveModel {
+        name: Set(Some(name.to_owned())),
+        metadata_: Set(Some(serde_json::json!({}))),
+        ..Default::default()
+    }
+    .insert(connection)
+    .await?;
+    Ok(created.id)
+}
+
+async fn ensure_specification<C: ConnectionTrait>(
+    connection: &C,
+    specification: &CondaSpecification,
+) -> Result<i32, ServiceError> {
+    let sha256 = specification.sha256();
+    if let Some(found) = specification::Entity::find()
+        .filter(specification::Column::Sha256.eq(sha256.clone()))
+        .one(connection)
+        .await?
+    {
+        return Ok(found.id);
+    }
+    let created = specification::ActiveModel {
+        name: Set(specification.name.clone()),
+        spec: Set(specification.to_value()),
+        sha256: Set(sha256),
+        created_on: Set(Some(Utc::now().naive_utc())),
+        is_lockfile: Set(false),
+        ..Default::default()
+    }
+    .insert(connection)
+    .await?;
+    Ok(created.id)
+}
+
+/// Finds or creates the environment; returns its id and whether it was created. A
+/// non-empty description in the specification updates the environment's.
+async fn ensure_environment<C: ConnectionTrait>(
+    connection: &C,
+    namespace_id: i32,
+    specification: &CondaSpecification,
+) -> Result<(i32, bool), ServiceError> {
+    let description = specification
+        .description
+        .clone()
+        .filter(|description| !description.is_empty());
+    if let Some(found) = environment::Entity::find()
+        .filter(environment::Column::NamespaceId.eq(namespace_id))
+        .filter(environment::Column::Name.eq(specification.name.clone()))
+        .filter(environment::Column::DeletedOn.is_null())
+        .one(connection)
+        .await?
+    {
+        if description.is_some() {
+            environment::ActiveModel {
+                id: Set(found.id),
+                description: Set(description),
+                ..Default::default()
+            }
+            .update(connection)
+            .await?;
+        }
+        return Ok((found.id, false));
+    }
+    let created = environment::ActiveModel {
+        namespace_id: Set(namespace_id),
+        name: Set(specification.name.clone()),
+        description: Set(description),
+        ..Default::default()
+    }
+    .insert(connection)
+    .await?;
+    Ok((created.id, true))
+}
+
+async fn insert_build<C: ConnectionTrait>(
+    connection: &C,
+    environment_id: i32,
+    specification_id: i32,
+    build_key_version: i32,
+) -> Result<i32, ServiceError> {
+    let created = build_table::ActiveModel {
+        specification_id: Set(specification_id),
+        environment_id: Set(environment_id),
+        status: Set(Some(
+            conda_store_core::domain::BuildStatus::Queued.to_string(),
+        )),
+        size: Set(Some(0)),
+        scheduled_on: Set(Some(Utc::now().naive_utc())),
+        build_key_version: Set(build_key_version),
+        ..Default::default()
+    }
+    .insert(connection)
+    .await?;
+    Ok(created.id)
+}

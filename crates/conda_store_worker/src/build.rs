@@ -1,0 +1,244 @@
+//! One build, start to finish: solve every platform, store the lockfile, install the
+//! current platform into the build path, point the environment symlink at it, record
+//! the packages and the size. Every failure ends the build FAILED with the reason at
+//! the end of its log.
+
+use conda_store_build::{Engine, SolveRequest};
+use conda_store_core::domain::{BuildArtifactType, BuildStatus};
+use conda_store_core::settings::current_platform;
+use conda_store_core::specification::{CondaSpecification, Variable, normalize_channel};
+use conda_store_service::{BuildContext, InstalledPackage, Service};
+use rattler_conda_types::RepoDataRecord;
+use std::path::{Path, PathBuf};
+
+/// A failure, and the `status_info` to show for it, if any.
+struct Failure {
+    message: String,
+    status_info: Option<String>,
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Self {
+            message: error.to_string(),
+            status_info: None,
+        }
+    }
+}
+
+/// Builds `build_id`, recording the outcome through `service`.
+pub async fn run(service: &Service, engine: &Engine, build_id: i32) {
+    let context = match service.build_context(build_id).await {
+        Ok(context) => context,
+        Err(error) => {
+            tracing::error!("build {build_id}: {error}");
+            return;
+        }
+    };
+    let status = context.build.status.as_deref().unwrap_or_default();
+    if status != BuildStatus::Queued.as_str() && status != BuildStatus::Building.as_str() {
+        tracing::info!("build {build_id} is {status}; nothing to do");
+        return;
+    }
+    if let Err(failure) = build(service, engine, &context).await {
+        let _ = service.append_log(&context, &failure.message).await;
+        let info = failure.status_info.or(Some(failure.message));
+        if let Err(error) = service
+            .mark_build_finished(build_id, BuildStatus::Failed, info)
+            .await
+        {
+            tracing::error!("build {build_id}: cannot record the failure: {error}");
+        }
+    }
+}
+
+async fn build(service: &Service, engine: &Engine, context: &BuildContext) -> Result<(), Failure> {
+    service.mark_build_started(context).await?;
+    let prefix = context.build_path(service).map_err(|message| Failure {
+        status_info: Some(message.clone()),
+        message,
+    })?;
+    let started = chrono::Utc::now().naive_utc();
+    service
+        .append_log(
+            context,
+            &format!("starting build of conda environment {started} UTC"),
+        )
+        .await?;
+    let specification = CondaSpecification::from_value(&context.specification.spec)?;
+    if specification.pip_dependencies().next().is_some() {
+        return Err(Failure::from(
+            "pip dependencies are not supported by this conda-store-server yet",
+        ));
+    }
+    let request = solve_request(service, &specification);
+    service
+        .append_log(
+            context,
+            &format!(
+                "solving {} for {} from {}",
+                request.specs.join(", "),
+                request.platforms.join(", "),
+                request.channels.join(", ")
+            ),
+        )
+        .await?;
+    let lock = engine.lock(&request).await?;
+    let lockfile = lock.to_conda_lock_json()?;
+    service
+        .store_artifact(context, BuildArtifactType::Lockfile, lockfile.as_bytes())
+        .await?;
+    let platform = current_platform();
+    let records = lock
+        .records(platform)
+        .ok_or_else(|| Failure::from(format!("the lock has no {platform} packages")))?
+        .to_vec();
+    install(service, engine, context, &prefix, platform, &records).await?;
+    service
+        .record_packages(context.build.id, &installed_packages(&records))
+        .await?;
+    let size = directory_size(prefix.clone()).await?;
+    service.mark_build_completed(context, &prefix, size).await?;
+    service
+        .append_log(
+            context,
+            &format!("build {} completed: {size} bytes", context.build.id),
+        )
+        .await?;
+    Ok(())
+}
+
+async fn install(
+    service: &Service,
+    engine: &Engine,
+    context: &BuildContext,
+    prefix: &Path,
+    platform: &str,
+    records: &[RepoDataRecord],
+) -> Result<(), Failure> {
+    service
+        .append_log(
+            context,
+            &format!(
+                "installing {} packages into {}",
+                records.len(),
+                prefix.display()
+            ),
+        )
+        .await?;
+    if let Some(parent) = prefix.parent() {
+        tokio::fs::create_dir_all(parent).await?;
+    }
+    engine.install(prefix, platform, records.to_vec()).await?;
+    if let Some(link) = context.environment_path(service) {
+        point_symlink(&link, prefix).await?;
+    }
+    Ok(())
+}
+
+/// The solve request of a specification: channels normalised with the channel alias
+/// (default channels when it names none), its conda dependencies, the solve platforms
+/// and `CONDA_OVERRIDE_CUDA` from its variables.
+fn solve_request(service: &Service, specification: &CondaSpecification) -> SolveRequest {
+    let settings = service.settings();
+    let channels = if specification.channels.is_empty() {
+        &settings.conda_default_channels
+    } else {
+        &specification.channels
+    };
+    let cuda_override = specification
+        .variables
+        .as_ref()
+        .and_then(|variables| variables.get("CONDA_OVERRIDE_CUDA"))
+        .map(|value| match value {
+            Variable::String(text) => text.clone(),
+            Variable::Integer(number) => number.to_string(),
+        });
+    SolveRequest {
+        channels: channels
+            .iter()
+            .map(|channel| normalize_channel(channel, &settings.conda_channel_alias))
+            .collect(),
+        specs: specification
+            .conda_dependencies()
+            .map(str::to_owned)
+            .collect(),
+        platforms: settings.conda_solve_platforms.clone(),
+        cuda_override,
+    }
+}
+
+/// Replaces the symlink at `link` with one to `target`, atomically (rename over).
+async fn point_symlink(link: &Path, target: &Path) -> Result<(), Failure> {
+    let parent = link.parent().ok_or("the environment path has no parent")?;
+    tokio::fs::create_dir_all(parent).await?;
+    let temporary = link.with_extension(format!("{}.link", std::process::id()));
+    let _ = tokio::fs::remove_file(&temporary).await;
+    tokio::fs::symlink(target, &temporary).await?;
+    tokio::fs::rename(&temporary, link).await?;
+    Ok(())
+}
+
+fn installed_packages(records: &[RepoDataRecord]) -> Vec<InstalledPackage> {
+    records
+        .iter()
+        .map(|record| {
+            let package = &record.package_record;
+            let channel = record.channel.clone().unwrap_or_else(|| {
+                let url = record.url.as_str();
+                // {channel}/{subdir}/{file}
+                url.rsplitn(3, '/').nth(2).unwrap_or(url).to_owned()
+            });
+            InstalledPackage {
+                channel,
+                name: package.name.as_normalized().to_owned(),
+                version: package.version.to_string(),
+                build: package.build.to_string(),
+                build_number: i32::try_from(package.build_number).unwrap_or(i32::MAX),
+                depends: package.depends.clone(),
+                constrains: package.constrains.clone(),
+                md5: package.md5.map(|hash| hex(&hash)).unwrap_or_default(),
+                sha256: package.sha256.map(|hash| hex(&hash)).unwrap_or_default(),
+                size: package
+                    .size
+                    .and_then(|size| i64::try_from(size).ok())
+                    .unwrap_or(-1),
+                subdir: package.subdir.clone(),
+                timestamp: package
+                    .timestamp
+                    .map(|timestamp| timestamp.timestamp_millis()),
+                license: package.license.clone(),
+                license_family: package.license_family.clone(),
+            }
+        })
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Bytes under `path`, each hardlinked file counted once (as `du -sb`).
+async fn directory_size(path: PathBuf) -> Result<i64, Failure> {
+    tokio::task::spawn_blocking(move || {
+        use std::os::unix::fs::MetadataExt;
+        let mut seen = std::collections::HashSet::new();
+        let mut total: u64 = 0;
+        let mut pending = vec![path];
+        while let Some(directory) = pending.pop() {
+            for entry in std::fs::read_dir(&directory)? {
+                let entry = entry?;
+                let metadata = entry.path().symlink_metadata()?;
+                if metadata.is_dir() {
+                    pending.push(entry.path());
+                }
+                if seen.insert((metadata.dev(), metadata.ino())) {
+                    total += metadata.len();
+                }
+            }
+        }
+        Ok::<i64, std::io::Error>(i64::try_from(total).unwrap_or(i64::MAX))
+    })
+    .await?
+    .map_err(Failure::from)
+}

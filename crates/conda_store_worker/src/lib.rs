@@ -1,0 +1,226 @@
+//! The worker: claims jobs from the database queue and runs them.
+//!
+//! A job is held with a lease that a heartbeat renews every third of the lease. When
+//! the heartbeat finds the job is no longer ours (canceled, or recovered after we
+//! stalled), the work is dropped at once. Jobs of workers that died are returned to
+//! the queue by [`conda_store_db::queue::recover_expired`], which every worker calls
+//! before claiming; when a build job's attempts are spent its build is marked FAILED.
+
+mod build;
+
+use conda_store_build::Engine;
+use conda_store_core::domain::BuildStatus;
+use conda_store_db::entity::job;
+use conda_store_db::queue::{self, FailureOutcome, JobState};
+use conda_store_service::{BUILD_JOB, Service};
+use sea_orm::EntityTrait;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Name recorded on claimed jobs (host and process id by default).
+    pub name: String,
+    /// Lease length; a worker silent for this long is presumed dead.
+    pub lease: Duration,
+    /// Pause between polls of an empty queue.
+    pub poll_interval: Duration,
+    /// Delay before a failed job is retried.
+    pub retry_delay: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
+        Self {
+            name: format!("{host}:{}", std::process::id()),
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            retry_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A worker: the service to report through and the engine that builds.
+#[derive(Clone)]
+pub struct Worker {
+    service: Service,
+    engine: Arc<Engine>,
+    options: WorkerOptions,
+}
+
+impl Worker {
+    /// A worker over `service` and `engine`.
+    pub fn new(service: Service, engine: Arc<Engine>, options: WorkerOptions) -> Self {
+        Self {
+            service,
+            engine,
+            options,
+        }
+    }
+
+    /// Runs jobs until `shutdown` turns true, `concurrency` at a time.
+    pub async fn run(&self, concurrency: usize, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut slots = tokio::task::JoinSet::new();
+        for slot in 0..concurrency.max(1) {
+            let worker = self.clone();
+            let mut shutdown = shutdown.clone();
+            slots.spawn(async move {
+                let name = format!("{}#{slot}", worker.options.name);
+                loop {
+                    if *shutdown.borrow() {
+                        return;
+                    }
+                    let worked = match worker.step(&name).await {
+                        Ok(worked) => worked,
+                        Err(error) => {
+                            tracing::error!("worker {name}: {error}");
+                            false
+                        }
+                    };
+                    if !worked {
+                        tokio::select! {
+                            _ = tokio::time::sleep(worker.options.poll_interval) => {}
+                            _ = shutdown.changed() => {}
+                        }
+                    }
+                }
+            });
+        }
+        while slots.join_next().await.is_some() {}
+    }
+
+    /// Runs due jobs one after the other until none is left. For tests and one-shot use.
+    pub async fn run_until_idle(&self) -> Result<usize, String> {
+        let mut count = 0;
+        while self.step(&self.options.name).await? {
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Recovers expired jobs, then claims and runs one job. `false` when none was due.
+    async fn step(&self, name: &str) -> Result<bool, String> {
+        self.recover().await?;
+        let database = self.service.database();
+        let Some(claimed) = queue::claim(database, name, None, self.options.lease)
+            .await
+            .map_err(|error| error.to_string())?
+        else {
+            return Ok(false);
+        };
+        self.execute(name, claimed).await;
+        Ok(true)
+    }
+
+    async fn recover(&self) -> Result<(), String> {
+        let recovered = queue::recover_expired(self.service.database())
+            .await
+            .map_err(|error| error.to_string())?;
+        for (lost, outcome) in recovered {
+            let reason = format!(
+                "worker `{}` stopped while running this build (attempt {} of {})",
+                lost.worker_name.clone().unwrap_or_default(),
+                lost.attempts,
+                lost.max_attempts
+            );
+            tracing::warn!("job {} ({}): {reason}", lost.id, lost.kind);
+            if lost.kind == BUILD_JOB
+                && let Some(build_id) = build_id(&lost)
+            {
+                let message = match outcome {
+                    FailureOutcome::Failed => format!("{reason}; giving up"),
+                    _ => format!("{reason}; retrying"),
+                };
+                if let Ok(context) = self.service.build_context(build_id).await {
+                    let _ = self.service.append_log(&context, &message).await;
+                }
+                if outcome == FailureOutcome::Failed {
+                    self.service
+                        .mark_build_finished(build_id, BuildStatus::Failed, Some(reason))
+                        .await
+                        .map_err(|error| error.to_string())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a claimed job while a heartbeat keeps its lease; drops the work when the
+    /// heartbeat learns the job is gone (canceled).
+    async fn execute(&self, name: &str, claimed: job::Model) {
+        let database = self.service.database().clone();
+        let lease = self.options.lease;
+        let heartbeat_name = name.to_owned();
+        let job_id = claimed.id;
+        let heartbeat = async move {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                match queue::heartbeat(&database, job_id, &heartbeat_name, lease).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(error) => tracing::warn!("heartbeat of job {job_id}: {error}"),
+                }
+            }
+        };
+        let work = self.run_job(&claimed);
+        let result = tokio::select! {
+            result = work => Some(result),
+            () = heartbeat => None,
+        };
+        let database = self.service.database();
+        match result {
+            None => self.job_taken_away(&claimed).await,
+            Some(Ok(())) => {
+                let _ = queue::complete(database, claimed.id, name).await;
+            }
+            Some(Err(error)) => {
+                tracing::warn!("job {} ({}) failed: {error}", claimed.id, claimed.kind);
+                let _ =
+                    queue::fail(database, claimed.id, name, &error, self.options.retry_delay).await;
+            }
+        }
+    }
+
+    async fn run_job(&self, claimed: &job::Model) -> Result<(), String> {
+        match claimed.kind.as_str() {
+            BUILD_JOB => {
+                let build_id = build_id(claimed).ok_or("build job without build_id")?;
+                build::run(&self.service, &self.engine, build_id).await;
+                Ok(())
+            }
+            other => Err(format!("unknown job kind `{other}`")),
+        }
+    }
+
+    /// The job was canceled (or recovered by another worker) while we ran it.
+    async fn job_taken_away(&self, claimed: &job::Model) {
+        let Some(build_id) = build_id(claimed) else {
+            return;
+        };
+        let canceled = matches!(
+            job::Entity::find_by_id(claimed.id).one(self.service.database()).await,
+            Ok(Some(found)) if found.state == JobState::Canceled.as_str()
+        );
+        if canceled && let Ok(context) = self.service.build_context(build_id).await {
+            let _ = self
+                .service
+                .append_log(
+                    &context,
+                    &format!("build {build_id} marked as CANCELED due to being canceled from the REST API"),
+                )
+                .await;
+            let _ = self
+                .service
+                .mark_build_finished(build_id, BuildStatus::Canceled, None)
+                .await;
+        }
+    }
+}
+
+fn build_id(claimed: &job::Model) -> Option<i32> {
+    claimed.payload["build_id"]
+        .as_i64()
+        .and_then(|id| i32::try_from(id).ok())
+}

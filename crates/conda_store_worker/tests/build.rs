@@ -1,0 +1,224 @@
+//! Specification → COMPLETED build on every backend, end to end through the service,
+//! the queue, the worker and a real local channel; and an unsolvable specification.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use conda_store_build::{Engine, Lock};
+use conda_store_core::settings::Settings;
+use conda_store_core::specification::CondaSpecification;
+use conda_store_db::entity::{build, build_artifact, build_conda_package_build, environment};
+use conda_store_db::{DatabaseUrl, PoolSize, connect, migration};
+use conda_store_service::Service;
+use conda_store_storage::LocalStorage;
+use conda_store_test_support::channel::{TestChannel, standard_packages};
+use conda_store_test_support::{TestDatabase, backends};
+use conda_store_worker::{Worker, WorkerOptions};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use std::path::Path;
+use std::sync::Arc;
+
+struct Setup {
+    _database: TestDatabase,
+    _directory: tempfile::TempDir,
+    root: std::path::PathBuf,
+    channel: TestChannel,
+    service: Service,
+    worker: Worker,
+}
+
+async fn setup(database: TestDatabase) -> Setup {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let root = directory.path().to_owned();
+    let channel = TestChannel::create(&root.join("channel"), &standard_packages()).await;
+    migration::upgrade(&database.connect().await, None)
+        .await
+        .expect("upgrade");
+    let pool = connect(
+        &DatabaseUrl::parse(&database.url).expect("url"),
+        PoolSize::Up(4),
+    )
+    .await
+    .expect("pool");
+    let settings = Settings {
+        conda_solve_platforms: vec!["linux-64".to_owned()],
+        ..Settings::default()
+    };
+    let service = Service::new(
+        pool,
+        Arc::new(settings),
+        Arc::new(LocalStorage::new(root.join("storage"))),
+        root.join("store"),
+    );
+    let engine = Arc::new(Engine::new(&root.join("cache")));
+    let worker = Worker::new(service.clone(), engine, WorkerOptions::default());
+    Setup {
+        _database: database,
+        _directory: directory,
+        root,
+        channel,
+        service,
+        worker,
+    }
+}
+
+fn specification(channel: &TestChannel, name: &str, dependencies: &[&str]) -> CondaSpecification {
+    let yaml = format!(
+        "name: {name}\nchannels:\n  - {}\ndependencies:\n{}",
+        channel.url(),
+        dependencies
+            .iter()
+            .map(|dependency| format!("  - {dependency}\n"))
+            .collect::<String>()
+    );
+    CondaSpecification::from_yaml(&yaml).expect("valid specification")
+}
+
+async fn artifact(setup: &Setup, build_id: i32, kind: &str) -> Option<String> {
+    build_artifact::Entity::find()
+        .filter(build_artifact::Column::BuildId.eq(build_id))
+        .filter(build_artifact::Column::ArtifactType.eq(kind))
+        .one(setup.service.database())
+        .await
+        .expect("artifact")
+        .and_then(|row| row.key)
+}
+
+async fn stored(setup: &Setup, key: &str) -> String {
+    String::from_utf8(
+        setup
+            .service
+            .storage()
+            .get(key)
+            .await
+            .expect("stored object"),
+    )
+    .expect("utf-8")
+}
+
+#[tokio::test]
+async fn a_specification_becomes_a_completed_runnable_environment() {
+    for backend in backends() {
+        let setup = setup(TestDatabase::create(backend).await).await;
+        let created = setup
+            .service
+            .create_build(
+                "default",
+                specification(&setup.channel, "hello-env", &["hello"]),
+            )
+            .await
+            .expect("create build");
+        // A new environment points at its first build at once, while it is queued.
+        let queued = environment::Entity::find_by_id(created.environment_id)
+            .one(setup.service.database())
+            .await
+            .expect("environment")
+            .expect("exists");
+        assert_eq!(queued.current_build_id, Some(created.build_id));
+
+        assert_eq!(setup.worker.run_until_idle().await.expect("worker"), 1);
+        let finished = build::Entity::find_by_id(created.build_id)
+            .one(setup.service.database())
+            .await
+            .expect("build")
+            .expect("exists");
+        let log_key = artifact(&setup, created.build_id, "LOGS")
+            .await
+            .expect("LOGS artifact");
+        let log = stored(&setup, &log_key).await;
+        assert_eq!(
+            finished.status.as_deref(),
+            Some("COMPLETED"),
+            "on {backend:?}: {log}"
+        );
+        assert!(finished.started_on.is_some() && finished.ended_on.is_some());
+        assert!(finished.size.unwrap_or_default() > 0);
+        assert!(log.contains("starting build of conda environment"), "{log}");
+
+        // The prefix runs, directly and through the environment symlink.
+        let prefix = artifact(&setup, created.build_id, "DIRECTORY")
+            .await
+            .expect("DIRECTORY");
+        let link = setup.root.join("store/default/envs/hello-env");
+        assert_eq!(
+            std::fs::read_link(&link).expect("symlink"),
+            Path::new(&prefix)
+        );
+        for hello in [Path::new(&prefix).join("bin/hello"), link.join("bin/hello")] {
+            let output = std::process::Command::new(&hello)
+                .output()
+                .expect("run hello");
+            let text = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success() && text.contains("libhello 2.0.0"),
+                "{text}"
+            );
+        }
+
+        // The lockfile is conda-lock v1 and lists what was installed.
+        let lockfile_key = artifact(&setup, created.build_id, "LOCKFILE")
+            .await
+            .expect("LOCKFILE");
+        assert!(lockfile_key.starts_with("lockfile/") && lockfile_key.ends_with(".yml"));
+        let lock =
+            Lock::from_conda_lock(&stored(&setup, &lockfile_key).await).expect("conda-lock v1");
+        assert_eq!(lock.records("linux-64").expect("linux-64").len(), 3);
+        let packages = build_conda_package_build::Entity::find()
+            .filter(build_conda_package_build::Column::BuildId.eq(created.build_id))
+            .all(setup.service.database())
+            .await
+            .expect("packages");
+        assert_eq!(packages.len(), 3, "package rows on {backend:?}");
+
+        // The same specification again: same specification row, a second build.
+        let again = setup
+            .service
+            .create_build(
+                "default",
+                specification(&setup.channel, "hello-env", &["hello"]),
+            )
+            .await
+            .expect("rebuild");
+        assert_ne!(again.build_id, created.build_id);
+        assert_eq!(again.environment_id, created.environment_id);
+    }
+}
+
+#[tokio::test]
+async fn an_unsolvable_specification_fails_with_the_solver_explanation() {
+    for backend in backends() {
+        let setup = setup(TestDatabase::create(backend).await).await;
+        let created = setup
+            .service
+            .create_build(
+                "default",
+                specification(&setup.channel, "broken", &["conflict"]),
+            )
+            .await
+            .expect("create build");
+        setup.worker.run_until_idle().await.expect("worker");
+        let finished = build::Entity::find_by_id(created.build_id)
+            .one(setup.service.database())
+            .await
+            .expect("build")
+            .expect("exists");
+        assert_eq!(finished.status.as_deref(), Some("FAILED"));
+        let log = stored(
+            &setup,
+            &artifact(&setup, created.build_id, "LOGS")
+                .await
+                .expect("LOGS"),
+        )
+        .await;
+        // The log ends with the solver's explanation.
+        let explanation = log.rsplit("cannot be solved").next().unwrap_or_default();
+        assert!(
+            log.contains("cannot be solved") && explanation.contains("libhello <1"),
+            "{log}"
+        );
+        assert!(
+            artifact(&setup, created.build_id, "DIRECTORY")
+                .await
+                .is_none()
+        );
+    }
+}
