@@ -2,13 +2,18 @@
 
 use crate::config::{Arguments, Command, DatabaseCommand, DiagramFormat, load_settings};
 use anyhow::{Context, bail};
+use conda_store_build::Engine;
 use conda_store_core::settings::{Settings, user_data_directory};
 use conda_store_db::diagram::{self, DiagramFormat as TextFormat};
 use conda_store_db::migration::{self, DatabaseState, DowngradeTarget};
 use conda_store_db::{DatabaseConnection, DatabaseUrl, PoolSize, connect, introspect};
+use conda_store_service::Service;
+use conda_store_storage::LocalStorage;
+use conda_store_worker::{Worker, WorkerOptions};
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 
 /// Runs the selected subcommand.
 pub async fn run(arguments: Arguments) -> anyhow::Result<()> {
@@ -21,7 +26,9 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<()> {
         );
     }
     match arguments.command {
-        Command::Standalone | Command::Serve => serve(&settings).await,
+        Command::Standalone => run_server(&settings, true).await,
+        Command::Serve => run_server(&settings, false).await,
+        Command::Worker { concurrency } => run_worker(&settings, concurrency).await,
         Command::Db(command) => database(&settings, command).await,
     }
 }
@@ -161,19 +168,88 @@ fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
     }
 }
 
-/// `serve` and `standalone`: migrate (or check), then serve HTTP until Ctrl-C.
-async fn serve(settings: &Settings) -> anyhow::Result<()> {
+/// Opens the database for a long-running command: migrates it (or checks it is
+/// current when `upgrade_db` is off), then returns a pool.
+async fn open_database(settings: &Settings) -> anyhow::Result<(DatabaseUrl, DatabaseConnection)> {
     let url = database_url(settings)?;
-    {
-        let connection = connect(&url, PoolSize::Single).await?;
-        if settings.upgrade_db {
-            migration::upgrade(&connection, None).await?;
-        } else {
-            migration::ensure_current(&connection).await?;
-        }
-        connection.close().await?;
+    let connection = connect(&url, PoolSize::Single).await?;
+    if settings.upgrade_db {
+        migration::upgrade(&connection, None).await?;
+    } else {
+        migration::ensure_current(&connection).await?;
     }
+    connection.close().await?;
     let database = connect(&url, PoolSize::Up(8)).await?;
+    Ok((url, database))
+}
+
+/// The worker side: the service over the database, local storage and the store
+/// directory, and the build engine with its caches under the data directory.
+fn worker(settings: &Settings, database: DatabaseConnection) -> Worker {
+    let user_data = user_data_directory();
+    let data = settings.data_directory(&user_data);
+    let service = Service::new(
+        database,
+        Arc::new(settings.clone()),
+        Arc::new(LocalStorage::new(data.join("storage"))),
+        settings.store_directory(&user_data),
+    );
+    let engine = Arc::new(Engine::new(&data.join("cache")));
+    Worker::new(service, engine, WorkerOptions::default())
+}
+
+fn concurrency(settings: &Settings, flag: Option<usize>) -> usize {
+    flag.or(settings.concurrency).unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    })
+}
+
+/// Stops on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+/// `worker`: run jobs until Ctrl-C or SIGTERM.
+async fn run_worker(settings: &Settings, flag: Option<usize>) -> anyhow::Result<()> {
+    let (url, database) = open_database(settings).await?;
+    let count = concurrency(settings, flag);
+    println!(
+        "conda-store-server worker running {count} jobs at a time (database {})",
+        url.redacted()
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = worker(settings, database);
+    let running = tokio::spawn(async move { worker.run(count, stopped).await });
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    // Running builds are dropped, not awaited: their jobs keep their lease until it
+    // expires, then the next worker retries them.
+    running.abort();
+    let _ = running.await;
+    Ok(())
+}
+
+/// `serve` and `standalone`: serve HTTP until Ctrl-C or SIGTERM; `standalone` runs the
+/// workers in the same process.
+async fn run_server(settings: &Settings, with_workers: bool) -> anyhow::Result<()> {
+    let (url, database) = open_database(settings).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers = with_workers.then(|| {
+        let worker = worker(settings, database.clone());
+        let count = concurrency(settings, None);
+        tokio::spawn(async move { worker.run(count, stopped).await })
+    });
     let app = conda_store_server::router(
         conda_store_server::AppState {
             database,
@@ -194,10 +270,13 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
         url.redacted()
     );
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
+    let _ = stop.send(true);
+    if let Some(workers) = workers {
+        workers.abort();
+        let _ = workers.await;
+    }
     Ok(())
 }

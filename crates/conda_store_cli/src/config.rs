@@ -54,6 +54,12 @@ pub enum Command {
     Standalone,
     /// The HTTP server.
     Serve,
+    /// A worker: runs builds and other jobs from the database queue.
+    Worker {
+        /// Jobs run at once (default: the `concurrency` setting, else the CPU count).
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
     /// Database schema management.
     #[command(subcommand)]
     Db(DatabaseCommand),
