@@ -233,23 +233,30 @@ impl Service {
     }
 
     /// COMPLETED: size, `ended_on`, the DIRECTORY artifact, and the build becomes the
-    /// environment's current build.
+    /// environment's current build. Returns `false` (and changes nothing) when the
+    /// build is no longer BUILDING, for example because it was canceled meanwhile.
     pub async fn mark_build_completed(
         &self,
         context: &BuildContext,
         prefix: &std::path::Path,
         size: i64,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<bool, ServiceError> {
         let transaction = self.database.begin().await?;
-        build::ActiveModel {
-            id: Set(context.build.id),
-            status: Set(Some(BuildStatus::Completed.to_string())),
-            ended_on: Set(Some(Utc::now().naive_utc())),
-            size: Set(Some(size)),
-            ..Default::default()
+        let updated = build::Entity::update_many()
+            .col_expr(
+                build::Column::Status,
+                BuildStatus::Completed.to_string().into(),
+            )
+            .col_expr(build::Column::EndedOn, Utc::now().naive_utc().into())
+            .col_expr(build::Column::Size, size.into())
+            .filter(build::Column::Id.eq(context.build.id))
+            .filter(build::Column::Status.eq(BuildStatus::Building.to_string()))
+            .exec(&transaction)
+            .await?;
+        if updated.rows_affected == 0 {
+            transaction.rollback().await?;
+            return Ok(false);
         }
-        .update(&transaction)
-        .await?;
         environment::ActiveModel {
             id: Set(context.environment.id),
             current_build_id: Set(Some(context.build.id)),
@@ -262,6 +269,27 @@ impl Service {
             context.build.id,
             BuildArtifactType::Directory,
             &prefix.display().to_string(),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Cancels a QUEUED or BUILDING build: CANCELED at once, with the Python
+    /// conda-store's log line; a worker running it stops at its next heartbeat.
+    pub async fn cancel_build(&self, build_id: i32) -> Result<(), ServiceError> {
+        let context = self.build_context(build_id).await?;
+        let status = context.build.status.clone().unwrap_or_default();
+        if status != BuildStatus::Queued.as_str() && status != BuildStatus::Building.as_str() {
+            return Err(ServiceError::Conflict(format!(
+                "build {build_id} is {status}; only QUEUED and BUILDING builds can be canceled"
+            )));
+        }
+        conda_store_db::queue::cancel(&self.database, &format!("build:{build_id}")).await?;
+        self.mark_build_finished(build_id, BuildStatus::Canceled, None)
+            .await?;
+        self.append_log(
+            &context,
+            &format!("build {build_id} marked as CANCELED due to being canceled from the REST API"),
         )
         .await
     }

@@ -14,6 +14,9 @@ pub enum ServiceError {
     /// No such build, environment or namespace (404).
     #[error("{0} not found")]
     NotFound(String),
+    /// The request conflicts with the current state (409), e.g. canceling a finished build.
+    #[error("{0}")]
+    Conflict(String),
     /// The database failed (500).
     #[error(transparent)]
     Database(#[from] conda_store_db::DatabaseError),

@@ -9,6 +9,7 @@
 //! the test fail with a message saying how to run it, never pass silently.
 
 pub mod channel;
+pub mod http;
 
 use conda_store_db::{DatabaseConnection, DatabaseUrl, PoolSize, connect};
 use sea_orm::ConnectionTrait;

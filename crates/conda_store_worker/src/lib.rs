@@ -11,7 +11,7 @@ mod build;
 use conda_store_build::Engine;
 use conda_store_core::domain::BuildStatus;
 use conda_store_db::entity::job;
-use conda_store_db::queue::{self, FailureOutcome, JobState};
+use conda_store_db::queue::{self, FailureOutcome};
 use conda_store_service::{BUILD_JOB, Service};
 use sea_orm::EntityTrait;
 use std::sync::Arc;
@@ -156,7 +156,7 @@ impl Worker {
         let job_id = claimed.id;
         let heartbeat = async move {
             loop {
-                tokio::time::sleep(lease / 3).await;
+                tokio::time::sleep(heartbeat_interval(lease)).await;
                 match queue::heartbeat(&database, job_id, &heartbeat_name, lease).await {
                     Ok(true) => {}
                     Ok(false) => return,
@@ -194,29 +194,28 @@ impl Worker {
         }
     }
 
-    /// The job was canceled (or recovered by another worker) while we ran it.
+    /// The job was canceled (the service already marked its build) or recovered by
+    /// another worker after we stalled: the work has been dropped.
     async fn job_taken_away(&self, claimed: &job::Model) {
-        let Some(build_id) = build_id(claimed) else {
-            return;
-        };
-        let canceled = matches!(
-            job::Entity::find_by_id(claimed.id).one(self.service.database()).await,
-            Ok(Some(found)) if found.state == JobState::Canceled.as_str()
+        let state = job::Entity::find_by_id(claimed.id)
+            .one(self.service.database())
+            .await
+            .ok()
+            .flatten()
+            .map(|found| found.state);
+        tracing::info!(
+            "job {} ({}) is {} now; its work was stopped",
+            claimed.id,
+            claimed.kind,
+            state.as_deref().unwrap_or("gone")
         );
-        if canceled && let Ok(context) = self.service.build_context(build_id).await {
-            let _ = self
-                .service
-                .append_log(
-                    &context,
-                    &format!("build {build_id} marked as CANCELED due to being canceled from the REST API"),
-                )
-                .await;
-            let _ = self
-                .service
-                .mark_build_finished(build_id, BuildStatus::Canceled, None)
-                .await;
-        }
     }
+}
+
+/// How often a running job renews its lease: a third of the lease, at most 2 s, so a
+/// canceled build stops within seconds.
+fn heartbeat_interval(lease: Duration) -> Duration {
+    (lease / 3).min(Duration::from_secs(2))
 }
 
 fn build_id(claimed: &job::Model) -> Option<i32> {

@@ -11,11 +11,13 @@ use conda_store_db::{DatabaseUrl, PoolSize, connect, migration};
 use conda_store_service::Service;
 use conda_store_storage::LocalStorage;
 use conda_store_test_support::channel::{TestChannel, standard_packages};
+use conda_store_test_support::http::SlowChannelServer;
 use conda_store_test_support::{TestDatabase, backends};
 use conda_store_worker::{Worker, WorkerOptions};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 struct Setup {
     _database: TestDatabase,
@@ -27,6 +29,10 @@ struct Setup {
 }
 
 async fn setup(database: TestDatabase) -> Setup {
+    setup_with(database, WorkerOptions::default()).await
+}
+
+async fn setup_with(database: TestDatabase, options: WorkerOptions) -> Setup {
     let directory = tempfile::tempdir().expect("temp dir");
     let root = directory.path().to_owned();
     let channel = TestChannel::create(&root.join("channel"), &standard_packages()).await;
@@ -50,7 +56,7 @@ async fn setup(database: TestDatabase) -> Setup {
         root.join("store"),
     );
     let engine = Arc::new(Engine::new(&root.join("cache")));
-    let worker = Worker::new(service.clone(), engine, WorkerOptions::default());
+    let worker = Worker::new(service.clone(), engine, options);
     Setup {
         _database: database,
         _directory: directory,
@@ -62,9 +68,12 @@ async fn setup(database: TestDatabase) -> Setup {
 }
 
 fn specification(channel: &TestChannel, name: &str, dependencies: &[&str]) -> CondaSpecification {
+    specification_from(&channel.url(), name, dependencies)
+}
+
+fn specification_from(channel: &str, name: &str, dependencies: &[&str]) -> CondaSpecification {
     let yaml = format!(
-        "name: {name}\nchannels:\n  - {}\ndependencies:\n{}",
-        channel.url(),
+        "name: {name}\nchannels:\n  - {channel}\ndependencies:\n{}",
         dependencies
             .iter()
             .map(|dependency| format!("  - {dependency}\n"))
@@ -220,5 +229,136 @@ async fn an_unsolvable_specification_fails_with_the_solver_explanation() {
                 .await
                 .is_none()
         );
+    }
+}
+
+async fn status(setup: &Setup, build_id: i32) -> String {
+    build::Entity::find_by_id(build_id)
+        .one(setup.service.database())
+        .await
+        .expect("build")
+        .and_then(|row| row.status)
+        .unwrap_or_default()
+}
+
+async fn wait_for_status(setup: &Setup, build_id: i32, wanted: &str, limit: Duration) {
+    let started = Instant::now();
+    while status(setup, build_id).await != wanted {
+        assert!(
+            started.elapsed() < limit,
+            "build {build_id} not {wanted} after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const CANCELED_LINE: &str = "marked as CANCELED due to being canceled from the REST API";
+
+#[tokio::test]
+async fn a_queued_build_is_canceled_before_any_worker_runs_it() {
+    for backend in backends() {
+        let setup = setup(TestDatabase::create(backend).await).await;
+        let created = setup
+            .service
+            .create_build(
+                "default",
+                specification(&setup.channel, "hello-env", &["hello"]),
+            )
+            .await
+            .expect("create build");
+        setup
+            .service
+            .cancel_build(created.build_id)
+            .await
+            .expect("cancel");
+        assert_eq!(status(&setup, created.build_id).await, "CANCELED");
+        assert_eq!(
+            setup.worker.run_until_idle().await.expect("worker"),
+            0,
+            "nothing to run"
+        );
+        let log = stored(
+            &setup,
+            &artifact(&setup, created.build_id, "LOGS")
+                .await
+                .expect("LOGS"),
+        )
+        .await;
+        assert!(
+            log.trim_end()
+                .ends_with(&format!("build {} {CANCELED_LINE}", created.build_id)),
+            "{log}"
+        );
+        let again = setup.service.cancel_build(created.build_id).await;
+        assert!(matches!(
+            again,
+            Err(conda_store_service::ServiceError::Conflict(_))
+        ));
+    }
+}
+
+/// A build stuck on a slow mirror is canceled while BUILDING: its worker drops it within
+/// seconds and is free for the next build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_building_build_is_canceled_and_its_worker_moves_on() {
+    for backend in backends() {
+        let options = WorkerOptions {
+            lease: Duration::from_secs(6),
+            poll_interval: Duration::from_millis(100),
+            ..WorkerOptions::default()
+        };
+        let setup = setup_with(TestDatabase::create(backend).await, options).await;
+        let slow =
+            SlowChannelServer::start(setup.channel.directory.clone(), Duration::from_secs(60))
+                .await;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = setup.worker.clone();
+        let running = tokio::spawn(async move { worker.run(1, stopped).await });
+
+        let stuck = setup
+            .service
+            .create_build(
+                "default",
+                specification_from(&slow.url, "slow-env", &["hello"]),
+            )
+            .await
+            .expect("create build");
+        wait_for_status(&setup, stuck.build_id, "BUILDING", Duration::from_secs(20)).await;
+        let canceled_at = Instant::now();
+        setup
+            .service
+            .cancel_build(stuck.build_id)
+            .await
+            .expect("cancel");
+
+        let next = setup
+            .service
+            .create_build(
+                "default",
+                specification(&setup.channel, "next-env", &["hello"]),
+            )
+            .await
+            .expect("create build");
+        wait_for_status(&setup, next.build_id, "COMPLETED", Duration::from_secs(20)).await;
+        assert!(
+            canceled_at.elapsed() < Duration::from_secs(15),
+            "the worker was held up"
+        );
+        assert_eq!(status(&setup, stuck.build_id).await, "CANCELED");
+        assert!(
+            artifact(&setup, stuck.build_id, "DIRECTORY")
+                .await
+                .is_none()
+        );
+        let log = stored(
+            &setup,
+            &artifact(&setup, stuck.build_id, "LOGS")
+                .await
+                .expect("LOGS"),
+        )
+        .await;
+        assert!(log.trim_end().ends_with(CANCELED_LINE), "{log}");
+        let _ = stop.send(true);
+        running.abort();
     }
 }
