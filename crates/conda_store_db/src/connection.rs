@@ -112,6 +112,7 @@ pub enum PoolSize {
 
 /// Opens a connection pool. SQLite files (and their parent directory) are created when
 /// missing; SQLite connections enforce foreign keys and wait up to 30 s on a lock.
+/// Write transactions on SQLite must start with [`begin_write`].
 pub async fn connect(
     url: &DatabaseUrl,
     size: PoolSize,
@@ -137,7 +138,18 @@ pub async fn connect(
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|sqlite| sqlite.busy_timeout(Duration::from_secs(30)));
+        .map_sqlx_sqlite_opts(move |sqlite| {
+            let sqlite = sqlite.busy_timeout(Duration::from_secs(30));
+            match size {
+                // Serving pools use WAL so that readers never wait for a writer. The
+                // single connection of migrations and `db` commands leaves the journal
+                // mode alone, so they write nothing before their first real change.
+                PoolSize::Up(_) => {
+                    sqlite.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                }
+                PoolSize::Single => sqlite,
+            }
+        });
     let connection = Database::connect(options)
         .await
         .map_err(|error| DatabaseError::Connect {
@@ -193,6 +205,23 @@ async fn probe(url: &DatabaseUrl) -> Result<(), DatabaseError> {
         Ok(Err(error)) => Err(failed(error.to_string())),
         Err(_) => Err(failed("no answer within 10 s".to_owned())),
     }
+}
+
+/// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: it takes
+/// the write lock first, so it waits its turn (busy timeout) instead of failing with
+/// "database is locked" when it upgrades from reading to writing while another
+/// connection writes. Elsewhere it is a plain transaction.
+pub async fn begin_write(
+    connection: &DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::TransactionTrait;
+    let immediate = connection.get_database_backend() == DbBackend::Sqlite;
+    connection
+        .begin_with_options(sea_orm::TransactionOptions {
+            sqlite_transaction_mode: immediate.then_some(sea_orm::SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await
 }
 
 #[cfg(test)]

@@ -12,6 +12,6 @@ pub mod introspect;
 pub mod migration;
 pub mod queue;
 
-pub use connection::{DatabaseUrl, PoolSize, connect};
+pub use connection::{DatabaseUrl, PoolSize, begin_write, connect};
 pub use error::DatabaseError;
 pub use sea_orm::{DatabaseConnection, DbBackend};

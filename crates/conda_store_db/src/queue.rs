@@ -17,8 +17,7 @@ use chrono::{NaiveDateTime, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
 };
 use std::time::Duration;
 
@@ -156,13 +155,7 @@ pub async fn claim(
     lease: Duration,
 ) -> Result<Option<job::Model>, DatabaseError> {
     let backend = connection.get_database_backend();
-    let transaction = connection
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: (backend == DbBackend::Sqlite)
-                .then_some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        })
-        .await?;
+    let transaction = crate::connection::begin_write(connection).await?;
     let mut query = job::Entity::find()
         .filter(job::Column::State.eq(JobState::Queued.as_str()))
         .filter(job::Column::RunAfter.lte(now()))

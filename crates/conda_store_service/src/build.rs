@@ -9,9 +9,7 @@ use conda_store_db::entity::{
     build, build_artifact, build_conda_package_build, conda_channel, conda_package,
     conda_package_build, environment, namespace, specification,
 };
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use std::path::PathBuf;
 
 /// Longest build path the Python conda-store accepts.
@@ -218,7 +216,7 @@ impl Service {
         build_id: i32,
         packages: &[InstalledPackage],
     ) -> Result<(), ServiceError> {
-        let transaction = self.database.begin().await?;
+        let transaction = conda_store_db::begin_write(&self.database).await?;
         for package in packages {
             let package_build_id = ensure_package_build(&transaction, package).await?;
             build_conda_package_build::Entity::insert(build_conda_package_build::ActiveModel {
@@ -241,7 +239,7 @@ impl Service {
         prefix: &std::path::Path,
         size: i64,
     ) -> Result<bool, ServiceError> {
-        let transaction = self.database.begin().await?;
+        let transaction = conda_store_db::begin_write(&self.database).await?;
         let updated = build::Entity::update_many()
             .col_expr(
                 build::Column::Status,
@@ -274,8 +272,9 @@ impl Service {
         Ok(true)
     }
 
-    /// Cancels a QUEUED or BUILDING build: CANCELED at once, with the Python
-    /// conda-store's log line; a worker running it stops at its next heartbeat.
+    /// Cancels a QUEUED or BUILDING build: CANCELED at once. A worker running it stops
+    /// at its next heartbeat (within seconds) and ends the log with the Python
+    /// conda-store's line; a build no worker runs gets that line here.
     pub async fn cancel_build(&self, build_id: i32) -> Result<(), ServiceError> {
         let context = self.build_context(build_id).await?;
         let status = context.build.status.clone().unwrap_or_default();
@@ -284,12 +283,22 @@ impl Service {
                 "build {build_id} is {status}; only QUEUED and BUILDING builds can be canceled"
             )));
         }
-        conda_store_db::queue::cancel(&self.database, &format!("build:{build_id}")).await?;
+        let job =
+            conda_store_db::queue::cancel(&self.database, &format!("build:{build_id}")).await?;
         self.mark_build_finished(build_id, BuildStatus::Canceled, None)
             .await?;
+        if job == Some(conda_store_db::queue::JobState::Running) {
+            return Ok(());
+        }
+        self.append_canceled_line(&context).await
+    }
+
+    /// Ends the log of a canceled build with the Python conda-store's line.
+    pub async fn append_canceled_line(&self, context: &BuildContext) -> Result<(), ServiceError> {
+        let id = context.build.id;
         self.append_log(
-            &context,
-            &format!("build {build_id} marked as CANCELED due to being canceled from the REST API"),
+            context,
+            &format!("build {id} marked as CANCELED due to being canceled from the REST API"),
         )
         .await
     }

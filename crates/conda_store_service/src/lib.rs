@@ -19,9 +19,7 @@ use conda_store_db::DatabaseConnection;
 use conda_store_db::entity::{build as build_table, environment, namespace, specification};
 use conda_store_db::queue::{self, NewJob};
 use conda_store_storage::Storage;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,7 +90,7 @@ impl Service {
     ) -> Result<BuildCreated, ServiceError> {
         let specification =
             conda_store_core::specification::validate(specification, &self.settings)?;
-        let transaction = self.database.begin().await?;
+        let transaction = conda_store_db::begin_write(&self.database).await?;
         let namespace_id = ensure_namespace(&transaction, namespace_name).await?;
         let specification_id = ensure_specification(&transaction, &specification).await?;
         let (environment_id, created) =

@@ -11,7 +11,7 @@ mod build;
 use conda_store_build::Engine;
 use conda_store_core::domain::BuildStatus;
 use conda_store_db::entity::job;
-use conda_store_db::queue::{self, FailureOutcome};
+use conda_store_db::queue::{self, FailureOutcome, JobState};
 use conda_store_service::{BUILD_JOB, Service};
 use sea_orm::EntityTrait;
 use std::sync::Arc;
@@ -194,8 +194,9 @@ impl Worker {
         }
     }
 
-    /// The job was canceled (the service already marked its build) or recovered by
-    /// another worker after we stalled: the work has been dropped.
+    /// The job was canceled or recovered by another worker after we stalled: the work
+    /// has been dropped. For a canceled build, its log gets its last line now, after
+    /// everything the dropped work wrote.
     async fn job_taken_away(&self, claimed: &job::Model) {
         let state = job::Entity::find_by_id(claimed.id)
             .one(self.service.database())
@@ -209,6 +210,12 @@ impl Worker {
             claimed.kind,
             state.as_deref().unwrap_or("gone")
         );
+        if state.as_deref() == Some(JobState::Canceled.as_str())
+            && let Some(build_id) = build_id(claimed)
+            && let Ok(context) = self.service.build_context(build_id).await
+        {
+            let _ = self.service.append_canceled_line(&context).await;
+        }
     }
 }
 

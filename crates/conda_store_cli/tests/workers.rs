@@ -1,0 +1,240 @@
+//! Worker processes as deployed: two `conda-store-server worker` processes share one
+//! database queue without running any build twice, and a worker killed with SIGKILL in
+//! the middle of a build does not leave it BUILDING.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use conda_store_core::settings::Settings;
+use conda_store_core::specification::CondaSpecification;
+use conda_store_db::entity::{build, build_artifact, job};
+use conda_store_db::{DatabaseUrl, PoolSize, connect, migration};
+use conda_store_service::Service;
+use conda_store_storage::LocalStorage;
+use conda_store_test_support::channel::{TestChannel, standard_packages};
+use conda_store_test_support::http::SlowChannelServer;
+use conda_store_test_support::{TestDatabase, backends};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_conda-store-server");
+
+struct Deployment {
+    database: TestDatabase,
+    data: PathBuf,
+    service: Service,
+    channel: TestChannel,
+    _directory: tempfile::TempDir,
+}
+
+async fn deployment(database: TestDatabase) -> Deployment {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let data = directory.path().join("data");
+    let channel =
+        TestChannel::create(&directory.path().join("channel"), &standard_packages()).await;
+    migration::upgrade(&database.connect().await, None)
+        .await
+        .expect("upgrade");
+    let pool = connect(
+        &DatabaseUrl::parse(&database.url).expect("url"),
+        PoolSize::Up(4),
+    )
+    .await
+    .expect("pool");
+    // The same storage and store directory the worker processes derive from --data-directory.
+    let service = Service::new(
+        pool,
+        Arc::new(Settings::default()),
+        Arc::new(LocalStorage::new(data.join("storage"))),
+        data.join("state"),
+    );
+    Deployment {
+        database,
+        data,
+        service,
+        channel,
+        _directory: directory,
+    }
+}
+
+fn start_worker(deployment: &Deployment, concurrency: usize) -> Child {
+    Command::new(BINARY)
+        .env_remove("CONDA_STORE_DATABASE_URL")
+        .args(["--database-url", &deployment.database.url])
+        .arg("--data-directory")
+        .arg(&deployment.data)
+        .args([
+            "--log-level",
+            "WARN",
+            "worker",
+            "--concurrency",
+            &concurrency.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start a worker process")
+}
+
+fn specification(channel: &str, name: &str) -> CondaSpecification {
+    CondaSpecification::from_yaml(&format!(
+        "name: {name}\nchannels:\n  - {channel}\ndependencies:\n  - hello\n"
+    ))
+    .expect("specification")
+}
+
+async fn statuses(service: &Service, ids: &[i32]) -> Vec<String> {
+    let mut statuses = Vec::new();
+    for id in ids {
+        let row = build::Entity::find_by_id(*id)
+            .one(service.database())
+            .await
+            .expect("build");
+        statuses.push(row.and_then(|row| row.status).unwrap_or_default());
+    }
+    statuses
+}
+
+async fn log_of(service: &Service, build_id: i32) -> String {
+    let key = build_artifact::Entity::find()
+        .filter(build_artifact::Column::BuildId.eq(build_id))
+        .filter(build_artifact::Column::ArtifactType.eq("LOGS"))
+        .one(service.database())
+        .await
+        .expect("artifact")
+        .and_then(|row| row.key)
+        .expect("LOGS artifact");
+    String::from_utf8(service.storage().get(&key).await.expect("log")).expect("utf-8")
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_worker_processes_run_every_build_exactly_once() {
+    for backend in backends() {
+        let deployment = deployment(TestDatabase::create(backend).await).await;
+        let mut ids = Vec::new();
+        for number in 0..20 {
+            let created = deployment
+                .service
+                .create_build(
+                    "default",
+                    specification(&deployment.channel.url(), &format!("env-{number}")),
+                )
+                .await
+                .expect("create build");
+            ids.push(created.build_id);
+        }
+        let workers = [start_worker(&deployment, 2), start_worker(&deployment, 2)];
+        let started = Instant::now();
+        loop {
+            let statuses = statuses(&deployment.service, &ids).await;
+            if statuses
+                .iter()
+                .all(|status| status == "COMPLETED" || status == "FAILED")
+            {
+                if let Some(position) = statuses.iter().position(|status| status != "COMPLETED") {
+                    let log = log_of(&deployment.service, ids[position]).await;
+                    panic!("{statuses:?} on {backend:?}; log of a failed build:\n{log}");
+                }
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "{statuses:?} on {backend:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        for worker in workers {
+            stop(worker);
+        }
+        let jobs = job::Entity::find()
+            .all(deployment.service.database())
+            .await
+            .expect("jobs");
+        assert_eq!(jobs.len(), 20);
+        assert!(
+            jobs.iter()
+                .all(|job| job.attempts == 1 && job.state == "SUCCEEDED"),
+            "{jobs:?}"
+        );
+        let runners: std::collections::BTreeSet<String> = jobs
+            .iter()
+            .filter_map(|job| job.worker_name.clone())
+            .collect();
+        assert!(
+            runners.len() >= 2,
+            "only {runners:?} did work on {backend:?}"
+        );
+        for id in &ids {
+            let log = log_of(&deployment.service, *id).await;
+            assert_eq!(
+                log.matches("starting build of conda environment").count(),
+                1,
+                "{log}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_does_not_leave_its_build_building() {
+    for backend in backends() {
+        let deployment = deployment(TestDatabase::create(backend).await).await;
+        // A mirror slow enough to catch the build while it runs.
+        let slow =
+            SlowChannelServer::start(deployment.channel.directory.clone(), Duration::from_secs(4))
+                .await;
+        let created = deployment
+            .service
+            .create_build("default", specification(&slow.url, "killed-env"))
+            .await
+            .expect("create build");
+        let mut doomed = start_worker(&deployment, 1);
+        let started = Instant::now();
+        while statuses(&deployment.service, &[created.build_id]).await != ["BUILDING"] {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "never BUILDING on {backend:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        doomed.kill().expect("SIGKILL");
+        let _ = doomed.wait();
+        let killed_at = Instant::now();
+        let survivor = start_worker(&deployment, 1);
+        loop {
+            let status = statuses(&deployment.service, &[created.build_id])
+                .await
+                .remove(0);
+            if status == "COMPLETED" || status == "FAILED" {
+                break;
+            }
+            assert!(
+                killed_at.elapsed() < Duration::from_secs(60),
+                "still {status} on {backend:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        stop(survivor);
+        let log = log_of(&deployment.service, created.build_id).await;
+        assert!(log.contains("stopped while running this build"), "{log}");
+        assert_eq!(
+            log.matches("starting build of conda environment").count(),
+            2,
+            "{log}"
+        );
+        assert_eq!(
+            statuses(&deployment.service, &[created.build_id]).await,
+            ["COMPLETED"]
+        );
+    }
+}
