@@ -11,6 +11,12 @@ pub enum ServiceError {
     /// A namespace or environment name with characters conda-store does not allow (400).
     #[error("invalid name `{0}`: use letters, digits and -+_@$&?^~.=")]
     InvalidName(String),
+    /// A request that is well-formed but not acceptable (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// Too little free disk space under the store for a new build (400).
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// No such build, environment or namespace (404).
     #[error("{0} not found")]
     NotFound(String),

@@ -8,9 +8,11 @@
 
 mod build;
 mod error;
+mod lifecycle;
 
 pub use build::{BuildContext, InstalledPackage};
 pub use error::ServiceError;
+pub use lifecycle::DELETE_BUILD_JOB;
 
 use chrono::Utc;
 use conda_store_core::settings::Settings;
@@ -90,6 +92,7 @@ impl Service {
     ) -> Result<BuildCreated, ServiceError> {
         let specification =
             conda_store_core::specification::validate(specification, &self.settings)?;
+        self.check_free_space()?;
         let transaction = conda_store_db::begin_write(&self.database).await?;
         let namespace_id = ensure_namespace(&transaction, namespace_name).await?;
         let specification_id = ensure_specification(&transaction, &specification).await?;

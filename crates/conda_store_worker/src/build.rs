@@ -130,9 +130,7 @@ async fn install(
         tokio::fs::create_dir_all(parent).await?;
     }
     engine.install(prefix, platform, records.to_vec()).await?;
-    if let Some(link) = context.environment_path(service) {
-        point_symlink(&link, prefix).await?;
-    }
+    service.point_environment_symlink(context, prefix).await?;
     Ok(())
 }
 
@@ -166,17 +164,6 @@ fn solve_request(service: &Service, specification: &CondaSpecification) -> Solve
         platforms: settings.conda_solve_platforms.clone(),
         cuda_override,
     }
-}
-
-/// Replaces the symlink at `link` with one to `target`, atomically (rename over).
-async fn point_symlink(link: &Path, target: &Path) -> Result<(), Failure> {
-    let parent = link.parent().ok_or("the environment path has no parent")?;
-    tokio::fs::create_dir_all(parent).await?;
-    let temporary = link.with_extension(format!("{}.link", std::process::id()));
-    let _ = tokio::fs::remove_file(&temporary).await;
-    tokio::fs::symlink(target, &temporary).await?;
-    tokio::fs::rename(&temporary, link).await?;
-    Ok(())
 }
 
 fn installed_packages(records: &[RepoDataRecord]) -> Vec<InstalledPackage> {

@@ -12,7 +12,7 @@ use conda_store_build::Engine;
 use conda_store_core::domain::BuildStatus;
 use conda_store_db::entity::job;
 use conda_store_db::queue::{self, FailureOutcome, JobState};
-use conda_store_service::{BUILD_JOB, Service};
+use conda_store_service::{BUILD_JOB, DELETE_BUILD_JOB, Service};
 use sea_orm::EntityTrait;
 use std::sync::Arc;
 use std::time::Duration;
@@ -189,6 +189,13 @@ impl Worker {
                 let build_id = build_id(claimed).ok_or("build job without build_id")?;
                 build::run(&self.service, &self.engine, build_id).await;
                 Ok(())
+            }
+            DELETE_BUILD_JOB => {
+                let build_id = build_id(claimed).ok_or("delete job without build_id")?;
+                self.service
+                    .purge_deleted_build(build_id)
+                    .await
+                    .map_err(|error| error.to_string())
             }
             other => Err(format!("unknown job kind `{other}`")),
         }

@@ -362,3 +362,125 @@ async fn a_building_build_is_canceled_and_its_worker_moves_on() {
         running.abort();
     }
 }
+
+#[tokio::test]
+async fn builds_can_be_made_current_rebuilt_and_deleted() {
+    for backend in backends() {
+        let setup = setup(TestDatabase::create(backend).await).await;
+        let spec = || specification(&setup.channel, "life", &["hello"]);
+        let first = setup
+            .service
+            .create_build("default", spec())
+            .await
+            .expect("first");
+        setup.worker.run_until_idle().await.expect("worker");
+        let second = setup
+            .service
+            .rebuild(first.build_id)
+            .await
+            .expect("rebuild");
+        setup.worker.run_until_idle().await.expect("worker");
+        assert_eq!(status(&setup, second).await, "COMPLETED");
+        let current = |setup: &Setup| {
+            let database = setup.service.database().clone();
+            async move {
+                environment::Entity::find_by_id(first.environment_id)
+                    .one(&database)
+                    .await
+                    .expect("environment")
+                    .and_then(|row| row.current_build_id)
+            }
+        };
+        assert_eq!(
+            current(&setup).await,
+            Some(second),
+            "a completed rebuild becomes current"
+        );
+        let link = setup.root.join("store/default/envs/life");
+        let second_prefix = artifact(&setup, second, "DIRECTORY").await.expect("prefix");
+        assert_eq!(
+            std::fs::read_link(&link).expect("link"),
+            Path::new(&second_prefix)
+        );
+
+        // Roll back to the first build: the symlink follows.
+        setup
+            .service
+            .set_current_build(first.environment_id, first.build_id)
+            .await
+            .expect("roll back");
+        assert_eq!(current(&setup).await, Some(first.build_id));
+        let first_prefix = artifact(&setup, first.build_id, "DIRECTORY")
+            .await
+            .expect("prefix");
+        assert_eq!(
+            std::fs::read_link(&link).expect("link"),
+            Path::new(&first_prefix)
+        );
+
+        // The current build cannot be deleted; the other one can, and its files go.
+        let refused = setup.service.delete_build(first.build_id).await;
+        assert!(matches!(
+            refused,
+            Err(conda_store_service::ServiceError::Conflict(_))
+        ));
+        setup.service.delete_build(second).await.expect("delete");
+        assert!(
+            Path::new(&second_prefix).exists(),
+            "removed by the job, not the request"
+        );
+        setup.worker.run_until_idle().await.expect("worker");
+        assert!(!Path::new(&second_prefix).exists());
+        assert!(artifact(&setup, second, "DIRECTORY").await.is_none());
+        let lockfile = artifact(&setup, second, "LOCKFILE")
+            .await
+            .expect("LOCKFILE is kept");
+        assert!(!stored(&setup, &lockfile).await.is_empty());
+        let deleted = build::Entity::find_by_id(second)
+            .one(setup.service.database())
+            .await
+            .expect("build")
+            .expect("row kept");
+        assert!(deleted.deleted_on.is_some());
+        assert_eq!(deleted.size, Some(0));
+
+        // A failed build cannot become current.
+        let broken = setup
+            .service
+            .create_build(
+                "default",
+                specification(&setup.channel, "life", &["conflict"]),
+            )
+            .await
+            .expect("broken");
+        setup.worker.run_until_idle().await.expect("worker");
+        let refused = setup
+            .service
+            .set_current_build(first.environment_id, broken.build_id)
+            .await;
+        assert!(
+            matches!(refused, Err(conda_store_service::ServiceError::Invalid(_))),
+            "{refused:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn new_builds_are_refused_below_the_storage_threshold() {
+    let database = TestDatabase::create(conda_store_test_support::Backend::Sqlite).await;
+    let setup = setup(database).await;
+    let full = Service::new(
+        setup.service.database().clone(),
+        Arc::new(Settings {
+            storage_threshold: u64::MAX,
+            ..Settings::default()
+        }),
+        Arc::new(LocalStorage::new(setup.root.join("storage"))),
+        setup.root.join("store"),
+    );
+    let refused = full
+        .create_build("default", specification(&setup.channel, "full", &["hello"]))
+        .await;
+    let message = refused.expect_err("refused").to_string();
+    assert!(message.contains("below storage_threshold"), "{message}");
+}
