@@ -97,6 +97,21 @@ async fn build(service: &Service, engine: &Engine, context: &BuildContext) -> Re
     service
         .record_packages(context.build.id, &installed_packages(&records))
         .await?;
+    if service
+        .settings()
+        .build_artifacts
+        .contains(&BuildArtifactType::Yaml)
+    {
+        let export = environment_export(
+            &context.environment.name,
+            &request.channels,
+            &records,
+            &prefix,
+        )?;
+        service
+            .store_artifact(context, BuildArtifactType::Yaml, export.as_bytes())
+            .await?;
+    }
     let size = directory_size(prefix.clone()).await?;
     service.mark_build_completed(context, &prefix, size).await?;
     service
@@ -199,6 +214,36 @@ fn installed_packages(records: &[RepoDataRecord]) -> Vec<InstalledPackage> {
             }
         })
         .collect()
+}
+
+/// The pinned `environment.yaml` of an installed environment, as `conda env export`
+/// writes it: every package as `name=version=build`.
+fn environment_export(
+    name: &str,
+    channels: &[String],
+    records: &[RepoDataRecord],
+    prefix: &Path,
+) -> Result<String, Failure> {
+    let mut dependencies: Vec<String> = records
+        .iter()
+        .map(|record| {
+            let package = &record.package_record;
+            format!(
+                "{}={}={}",
+                package.name.as_normalized(),
+                package.version,
+                package.build
+            )
+        })
+        .collect();
+    dependencies.sort();
+    let document = serde_json::json!({
+        "name": name,
+        "channels": channels,
+        "dependencies": dependencies,
+        "prefix": prefix.display().to_string(),
+    });
+    Ok(serde_yaml::to_string(&document)?)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -171,6 +171,19 @@ async fn a_specification_becomes_a_completed_runnable_environment() {
         let lock =
             Lock::from_conda_lock(&stored(&setup, &lockfile_key).await).expect("conda-lock v1");
         assert_eq!(lock.records("linux-64").expect("linux-64").len(), 3);
+        let yaml_key = artifact(&setup, created.build_id, "YAML")
+            .await
+            .expect("YAML artifact");
+        let export: serde_yaml::Value =
+            serde_yaml::from_str(&stored(&setup, &yaml_key).await).expect("yaml");
+        assert_eq!(export["name"].as_str(), Some("hello-env"));
+        let pinned: Vec<&str> = export["dependencies"]
+            .as_sequence()
+            .expect("dependencies")
+            .iter()
+            .filter_map(|dependency| dependency.as_str())
+            .collect();
+        assert!(pinned.contains(&"hello=1.0.0=h0_0"), "{pinned:?}");
         let packages = build_conda_package_build::Entity::find()
             .filter(build_conda_package_build::Column::BuildId.eq(created.build_id))
             .all(setup.service.database())
