@@ -31,6 +31,11 @@ impl Lock {
         self.platforms.get(platform).map(Vec::as_slice)
     }
 
+    /// The channel URLs of this lock.
+    pub fn channels(&self) -> &[String] {
+        &self.channels
+    }
+
     /// The platforms of this lock.
     pub fn platforms(&self) -> impl Iterator<Item = &str> {
         self.platforms.keys().map(String::as_str)

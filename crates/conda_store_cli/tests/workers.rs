@@ -4,6 +4,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use conda_store_core::lockfile_specification::Specification;
 use conda_store_core::settings::Settings;
 use conda_store_core::specification::CondaSpecification;
 use conda_store_db::entity::{build, build_artifact, job};
@@ -78,11 +79,13 @@ fn start_worker(deployment: &Deployment, concurrency: usize) -> Child {
         .expect("start a worker process")
 }
 
-fn specification(channel: &str, name: &str) -> CondaSpecification {
-    CondaSpecification::from_yaml(&format!(
-        "name: {name}\nchannels:\n  - {channel}\ndependencies:\n  - hello\n"
-    ))
-    .expect("specification")
+fn specification(channel: &str, name: &str) -> Specification {
+    Specification::Conda(
+        CondaSpecification::from_yaml(&format!(
+            "name: {name}\nchannels:\n  - {channel}\ndependencies:\n  - hello\n"
+        ))
+        .expect("specification"),
+    )
 }
 
 async fn statuses(service: &Service, ids: &[i32]) -> Vec<String> {

@@ -6,6 +6,7 @@
 pub mod build_key;
 pub mod canonical;
 pub mod domain;
+pub mod lockfile_specification;
 pub mod settings;
 pub mod specification;
 

@@ -15,8 +15,8 @@ pub use error::ServiceError;
 pub use lifecycle::DELETE_BUILD_JOB;
 
 use chrono::Utc;
+use conda_store_core::lockfile_specification::Specification;
 use conda_store_core::settings::Settings;
-use conda_store_core::specification::CondaSpecification;
 use conda_store_db::DatabaseConnection;
 use conda_store_db::entity::{build as build_table, environment, namespace, specification};
 use conda_store_db::queue::{self, NewJob};
@@ -81,17 +81,22 @@ impl Service {
         self.storage.as_ref()
     }
 
-    /// Registers `specification` in `namespace_name`: validates it with the settings,
+    /// Registers `specification` in `namespace_name`: validates an `environment.yaml`
+    /// with the settings (a lockfile is used as it is),
     /// creates the namespace, the (deduplicated) specification and the environment as
     /// needed, queues a build and its job. A new environment's current build is this
     /// build at once, as in the Python conda-store.
     pub async fn create_build(
         &self,
         namespace_name: &str,
-        specification: CondaSpecification,
+        specification: Specification,
     ) -> Result<BuildCreated, ServiceError> {
-        let specification =
-            conda_store_core::specification::validate(specification, &self.settings)?;
+        let specification = match specification {
+            Specification::Conda(conda) => Specification::Conda(
+                conda_store_core::specification::validate(conda, &self.settings)?,
+            ),
+            lockfile => lockfile,
+        };
         self.check_free_space()?;
         let transaction = conda_store_db::begin_write(&self.database).await?;
         let namespace_id = ensure_namespace(&transaction, namespace_name).await?;
@@ -161,7 +166,7 @@ async fn ensure_namespace<C: ConnectionTrait>(
 
 async fn ensure_specification<C: ConnectionTrait>(
     connection: &C,
-    specification: &CondaSpecification,
+    specification: &Specification,
 ) -> Result<i32, ServiceError> {
     let sha256 = specification.sha256();
     if let Some(found) = specification::Entity::find()
@@ -172,11 +177,11 @@ async fn ensure_specification<C: ConnectionTrait>(
         return Ok(found.id);
     }
     let created = specification::ActiveModel {
-        name: Set(specification.name.clone()),
+        name: Set(specification.name().to_owned()),
         spec: Set(specification.to_value()),
         sha256: Set(sha256),
         created_on: Set(Some(Utc::now().naive_utc())),
-        is_lockfile: Set(false),
+        is_lockfile: Set(specification.is_lockfile()),
         ..Default::default()
     }
     .insert(connection)
@@ -189,15 +194,15 @@ async fn ensure_specification<C: ConnectionTrait>(
 async fn ensure_environment<C: ConnectionTrait>(
     connection: &C,
     namespace_id: i32,
-    specification: &CondaSpecification,
+    specification: &Specification,
 ) -> Result<(i32, bool), ServiceError> {
     let description = specification
-        .description
-        .clone()
-        .filter(|description| !description.is_empty());
+        .description()
+        .filter(|description| !description.is_empty())
+        .map(str::to_owned);
     if let Some(found) = environment::Entity::find()
         .filter(environment::Column::NamespaceId.eq(namespace_id))
-        .filter(environment::Column::Name.eq(specification.name.clone()))
+        .filter(environment::Column::Name.eq(specification.name()))
         .filter(environment::Column::DeletedOn.is_null())
         .one(connection)
         .await?
@@ -215,7 +220,7 @@ async fn ensure_environment<C: ConnectionTrait>(
     }
     let created = environment::ActiveModel {
         namespace_id: Set(namespace_id),
-        name: Set(specification.name.clone()),
+        name: Set(specification.name().to_owned()),
         description: Set(description),
         ..Default::default()
     }

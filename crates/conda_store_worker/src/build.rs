@@ -3,8 +3,9 @@
 //! the packages and the size. Every failure ends the build FAILED with the reason at
 //! the end of its log.
 
-use conda_store_build::{Engine, SolveRequest};
+use conda_store_build::{Engine, Lock, SolveRequest};
 use conda_store_core::domain::{BuildArtifactType, BuildStatus};
+use conda_store_core::lockfile_specification::LockfileSpecification;
 use conda_store_core::settings::current_platform;
 use conda_store_core::specification::{CondaSpecification, Variable, normalize_channel};
 use conda_store_service::{BuildContext, InstalledPackage, Service};
@@ -65,25 +66,18 @@ async fn build(service: &Service, engine: &Engine, context: &BuildContext) -> Re
             &format!("starting build of conda environment {started} UTC"),
         )
         .await?;
-    let specification = CondaSpecification::from_value(&context.specification.spec)?;
-    if specification.pip_dependencies().next().is_some() {
-        return Err(Failure::from(
-            "pip dependencies are not supported by this conda-store-server yet",
-        ));
-    }
-    let request = solve_request(service, &specification);
-    service
-        .append_log(
-            context,
-            &format!(
-                "solving {} for {} from {}",
-                request.specs.join(", "),
-                request.platforms.join(", "),
-                request.channels.join(", ")
-            ),
-        )
-        .await?;
-    let lock = engine.lock(&request).await?;
+    let lock = if context.specification.is_lockfile {
+        let specification = LockfileSpecification::from_value(&context.specification.spec)?;
+        service
+            .append_log(
+                context,
+                "installing the packages of the specification's lockfile, without solving",
+            )
+            .await?;
+        Lock::from_conda_lock(&specification.lockfile_text())?
+    } else {
+        solve(service, engine, context).await?
+    };
     let lockfile = lock.to_conda_lock_json()?;
     service
         .store_artifact(context, BuildArtifactType::Lockfile, lockfile.as_bytes())
@@ -104,7 +98,7 @@ async fn build(service: &Service, engine: &Engine, context: &BuildContext) -> Re
     {
         let export = environment_export(
             &context.environment.name,
-            &request.channels,
+            lock.channels(),
             &records,
             &prefix,
         )?;
@@ -121,6 +115,33 @@ async fn build(service: &Service, engine: &Engine, context: &BuildContext) -> Re
         )
         .await?;
     Ok(())
+}
+
+/// Solves an `environment.yaml` specification for every solve platform.
+async fn solve(
+    service: &Service,
+    engine: &Engine,
+    context: &BuildContext,
+) -> Result<Lock, Failure> {
+    let specification = CondaSpecification::from_value(&context.specification.spec)?;
+    if specification.pip_dependencies().next().is_some() {
+        return Err(Failure::from(
+            "pip dependencies are not supported by this conda-store-server yet",
+        ));
+    }
+    let request = solve_request(service, &specification);
+    service
+        .append_log(
+            context,
+            &format!(
+                "solving {} for {} from {}",
+                request.specs.join(", "),
+                request.platforms.join(", "),
+                request.channels.join(", ")
+            ),
+        )
+        .await?;
+    Ok(engine.lock(&request).await?)
 }
 
 async fn install(

@@ -4,6 +4,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use conda_store_build::{Engine, Lock};
+use conda_store_core::lockfile_specification::{LockfileSpecification, Specification};
 use conda_store_core::settings::Settings;
 use conda_store_core::specification::CondaSpecification;
 use conda_store_db::entity::{build, build_artifact, build_conda_package_build, environment};
@@ -67,11 +68,11 @@ async fn setup_with(database: TestDatabase, options: WorkerOptions) -> Setup {
     }
 }
 
-fn specification(channel: &TestChannel, name: &str, dependencies: &[&str]) -> CondaSpecification {
+fn specification(channel: &TestChannel, name: &str, dependencies: &[&str]) -> Specification {
     specification_from(&channel.url(), name, dependencies)
 }
 
-fn specification_from(channel: &str, name: &str, dependencies: &[&str]) -> CondaSpecification {
+fn specification_from(channel: &str, name: &str, dependencies: &[&str]) -> Specification {
     let yaml = format!(
         "name: {name}\nchannels:\n  - {channel}\ndependencies:\n{}",
         dependencies
@@ -79,7 +80,7 @@ fn specification_from(channel: &str, name: &str, dependencies: &[&str]) -> Conda
             .map(|dependency| format!("  - {dependency}\n"))
             .collect::<String>()
     );
-    CondaSpecification::from_yaml(&yaml).expect("valid specification")
+    Specification::Conda(CondaSpecification::from_yaml(&yaml).expect("valid specification"))
 }
 
 async fn artifact(setup: &Setup, build_id: i32, kind: &str) -> Option<String> {
@@ -496,4 +497,81 @@ async fn new_builds_are_refused_below_the_storage_threshold() {
         .await;
     let message = refused.expect_err("refused").to_string();
     assert!(message.contains("below storage_threshold"), "{message}");
+}
+
+/// A lockfile specification made from a build's lockfile installs the same packages
+/// without solving and gives an identical lockfile.
+#[tokio::test]
+async fn a_lockfile_specification_reproduces_a_build() {
+    for backend in backends() {
+        let setup = setup(TestDatabase::create(backend).await).await;
+        let first = setup
+            .service
+            .create_build(
+                "default",
+                specification(&setup.channel, "locked", &["hello", "libhello=1"]),
+            )
+            .await
+            .expect("create build");
+        setup.worker.run_until_idle().await.expect("worker");
+        let lockfile_key = artifact(&setup, first.build_id, "LOCKFILE")
+            .await
+            .expect("LOCKFILE");
+        let lockfile_text = stored(&setup, &lockfile_key).await;
+        let lockfile: serde_json::Value = serde_json::from_str(&lockfile_text).expect("json");
+
+        let locked = LockfileSpecification::from_value(&serde_json::json!({
+            "name": "from-lock",
+            "lockfile": lockfile,
+        }))
+        .expect("a valid lockfile specification");
+        let second = setup
+            .service
+            .create_build("default", Specification::Lockfile(locked))
+            .await
+            .expect("create build");
+        setup.worker.run_until_idle().await.expect("worker");
+        assert_eq!(status(&setup, second.build_id).await, "COMPLETED");
+        let again_key = artifact(&setup, second.build_id, "LOCKFILE")
+            .await
+            .expect("LOCKFILE");
+        assert_eq!(
+            stored(&setup, &again_key).await,
+            lockfile_text,
+            "identical lockfile"
+        );
+        let log = stored(
+            &setup,
+            &artifact(&setup, second.build_id, "LOGS")
+                .await
+                .expect("LOGS"),
+        )
+        .await;
+        assert!(log.contains("without solving"), "{log}");
+        let prefix = artifact(&setup, second.build_id, "DIRECTORY")
+            .await
+            .expect("prefix");
+        let output = std::process::Command::new(Path::new(&prefix).join("bin/hello"))
+            .output()
+            .expect("run");
+        assert!(String::from_utf8_lossy(&output.stdout).contains("libhello 1.0.0"));
+
+        let bad = LockfileSpecification::from_value(&serde_json::json!({
+            "name": "bad", "lockfile": {"version": 2, "package": []}
+        }));
+        assert!(
+            bad.expect_err("version 2")
+                .to_string()
+                .contains("version=1")
+        );
+        let garbage = LockfileSpecification::from_value(&serde_json::json!({
+            "name": "bad", "lockfile": {"package": "nonsense"}
+        }));
+        assert!(
+            garbage
+                .expect_err("invalid")
+                .to_string()
+                .contains("invalid conda-lock v1 lockfile")
+        );
+    }
 }
