@@ -146,7 +146,12 @@ async fn two_worker_processes_run_every_build_exactly_once() {
             {
                 if let Some(position) = statuses.iter().position(|status| status != "COMPLETED") {
                     let log = log_of(&deployment.service, ids[position]).await;
-                    panic!("{statuses:?} on {backend:?}; log of a failed build:\n{log}");
+                    let row = build::Entity::find_by_id(ids[position])
+                        .one(deployment.service.database())
+                        .await
+                        .expect("build");
+                    let info = row.and_then(|row| row.status_info);
+                    panic!("{statuses:?} on {backend:?}; a failed build: {info:?}\n{log}");
                 }
                 break;
             }

@@ -49,7 +49,7 @@ impl LockfileSpecification {
             .ok_or_else(|| invalid("lockfile must be a conda-lock v1 mapping".to_owned()))?;
         match lockfile.remove("version") {
             None => {}
-            Some(version) if version == Value::from(1) => {}
+            Some(version) if version == 1 => {}
             Some(_) => {
                 return Err(invalid(
                     "Expected lockfile to have no version field, or version=1".to_owned(),

@@ -1,7 +1,7 @@
 //! The build lifecycle as the worker reports it: started, log lines, artifacts,
 //! installed packages, completed, failed, canceled.
 
-use crate::{Service, ServiceError};
+use crate::{Service, ServiceError, insert_unless_exists};
 use chrono::Utc;
 use conda_store_core::build_key::{BuildKeyParts, artifact_key};
 use conda_store_core::domain::{BuildArtifactType, BuildStatus};
@@ -330,20 +330,17 @@ async fn ensure_channel<C: ConnectionTrait>(
     connection: &C,
     url: &str,
 ) -> Result<i32, ServiceError> {
-    if let Some(found) = conda_channel::Entity::find()
+    let row = conda_channel::ActiveModel {
+        name: Set(url.to_owned()),
+        ..Default::default()
+    };
+    insert_unless_exists(connection, row, [conda_channel::Column::Name]).await?;
+    conda_channel::Entity::find()
         .filter(conda_channel::Column::Name.eq(url))
         .one(connection)
         .await?
-    {
-        return Ok(found.id);
-    }
-    let created = conda_channel::ActiveModel {
-        name: Set(url.to_owned()),
-        ..Default::default()
-    }
-    .insert(connection)
-    .await?;
-    Ok(created.id)
+        .map(|found| found.id)
+        .ok_or_else(|| ServiceError::Internal(format!("channel {url} vanished")))
 }
 
 async fn ensure_package_build<C: ConnectionTrait>(
@@ -351,40 +348,30 @@ async fn ensure_package_build<C: ConnectionTrait>(
     package: &InstalledPackage,
 ) -> Result<i32, ServiceError> {
     let channel_id = ensure_channel(connection, &package.channel).await?;
-    let package_id = match conda_package::Entity::find()
-        .filter(conda_package::Column::ChannelId.eq(channel_id))
-        .filter(conda_package::Column::Name.eq(package.name.clone()))
-        .filter(conda_package::Column::Version.eq(package.version.clone()))
-        .one(connection)
-        .await?
-    {
-        Some(found) => found.id,
-        None => {
-            conda_package::ActiveModel {
-                channel_id: Set(Some(channel_id)),
-                name: Set(package.name.clone()),
-                version: Set(package.version.clone()),
-                license: Set(package.license.clone()),
-                license_family: Set(package.license_family.clone()),
-                ..Default::default()
-            }
-            .insert(connection)
-            .await?
-            .id
-        }
+    let row = conda_package::ActiveModel {
+        channel_id: Set(Some(channel_id)),
+        name: Set(package.name.clone()),
+        version: Set(package.version.clone()),
+        license: Set(package.license.clone()),
+        license_family: Set(package.license_family.clone()),
+        ..Default::default()
     };
-    if let Some(found) = conda_package_build::Entity::find()
-        .filter(conda_package_build::Column::PackageId.eq(package_id))
-        .filter(conda_package_build::Column::Subdir.eq(package.subdir.clone()))
-        .filter(conda_package_build::Column::Build.eq(package.build.clone()))
-        .filter(conda_package_build::Column::BuildNumber.eq(package.build_number))
-        .filter(conda_package_build::Column::Sha256.eq(package.sha256.clone()))
+    use conda_package::Column as Package;
+    insert_unless_exists(
+        connection,
+        row,
+        [Package::ChannelId, Package::Name, Package::Version],
+    )
+    .await?;
+    let package_id = conda_package::Entity::find()
+        .filter(Package::ChannelId.eq(channel_id))
+        .filter(Package::Name.eq(package.name.clone()))
+        .filter(Package::Version.eq(package.version.clone()))
         .one(connection)
         .await?
-    {
-        return Ok(found.id);
-    }
-    let created = conda_package_build::ActiveModel {
+        .map(|found| found.id)
+        .ok_or_else(|| ServiceError::Internal(format!("package {} vanished", package.name)))?;
+    let row = conda_package_build::ActiveModel {
         package_id: Set(Some(package_id)),
         channel_id: Set(Some(channel_id)),
         build: Set(package.build.clone()),
@@ -397,8 +384,26 @@ async fn ensure_package_build<C: ConnectionTrait>(
         subdir: Set(Some(package.subdir.clone())),
         timestamp: Set(package.timestamp),
         ..Default::default()
-    }
-    .insert(connection)
-    .await?;
-    Ok(created.id)
+    };
+    use conda_package_build::Column as Build;
+    let unique = [
+        Build::ChannelId,
+        Build::PackageId,
+        Build::Subdir,
+        Build::Build,
+        Build::BuildNumber,
+        Build::Sha256,
+    ];
+    insert_unless_exists(connection, row, unique).await?;
+    conda_package_build::Entity::find()
+        .filter(Build::ChannelId.eq(channel_id))
+        .filter(Build::PackageId.eq(package_id))
+        .filter(Build::Subdir.eq(package.subdir.clone()))
+        .filter(Build::Build.eq(package.build.clone()))
+        .filter(Build::BuildNumber.eq(package.build_number))
+        .filter(Build::Sha256.eq(package.sha256.clone()))
+        .one(connection)
+        .await?
+        .map(|found| found.id)
+        .ok_or_else(|| ServiceError::Internal(format!("package build {} vanished", package.name)))
 }

@@ -21,6 +21,7 @@ use conda_store_db::DatabaseConnection;
 use conda_store_db::entity::{build as build_table, environment, namespace, specification};
 use conda_store_db::queue::{self, NewJob};
 use conda_store_storage::Storage;
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -164,29 +165,52 @@ async fn ensure_namespace<C: ConnectionTrait>(
     Ok(created.id)
 }
 
+/// Inserts a row unless one with the same unique key exists. Concurrent requests and
+/// builds create the same rows at the same moment, so "find, else insert" would race; the
+/// database settles it instead, and the caller then reads the row back.
+pub(crate) async fn insert_unless_exists<C, A>(
+    connection: &C,
+    row: A,
+    unique: impl IntoIterator<Item = <A::Entity as EntityTrait>::Column>,
+) -> Result<(), ServiceError>
+where
+    C: ConnectionTrait,
+    A: ActiveModelTrait + Send,
+{
+    let unique: Vec<_> = unique.into_iter().collect();
+    let mut on_conflict = OnConflict::columns(unique.clone());
+    match (connection.get_database_backend(), unique.first()) {
+        // MySQL has no DO NOTHING: setting a key column to its own value is the idiom.
+        (sea_orm::DbBackend::MySql, Some(column)) => on_conflict.update_column(*column),
+        _ => on_conflict.do_nothing(),
+    };
+    <A::Entity as EntityTrait>::insert(row)
+        .on_conflict(on_conflict)
+        .exec_without_returning(connection)
+        .await?;
+    Ok(())
+}
+
 async fn ensure_specification<C: ConnectionTrait>(
     connection: &C,
     specification: &Specification,
 ) -> Result<i32, ServiceError> {
     let sha256 = specification.sha256();
-    if let Some(found) = specification::Entity::find()
-        .filter(specification::Column::Sha256.eq(sha256.clone()))
-        .one(connection)
-        .await?
-    {
-        return Ok(found.id);
-    }
-    let created = specification::ActiveModel {
+    let row = specification::ActiveModel {
         name: Set(specification.name().to_owned()),
         spec: Set(specification.to_value()),
-        sha256: Set(sha256),
+        sha256: Set(sha256.clone()),
         created_on: Set(Some(Utc::now().naive_utc())),
         is_lockfile: Set(specification.is_lockfile()),
         ..Default::default()
-    }
-    .insert(connection)
-    .await?;
-    Ok(created.id)
+    };
+    insert_unless_exists(connection, row, [specification::Column::Sha256]).await?;
+    specification::Entity::find()
+        .filter(specification::Column::Sha256.eq(sha256))
+        .one(connection)
+        .await?
+        .map(|found| found.id)
+        .ok_or_else(|| ServiceError::Internal("specification vanished".to_owned()))
 }
 
 /// Finds or creates the environment; returns its id and whether it was created. A
