@@ -9,10 +9,12 @@
 mod build;
 mod error;
 mod lifecycle;
+mod periodic;
 
 pub use build::{BuildContext, InstalledPackage};
 pub use error::ServiceError;
 pub use lifecycle::DELETE_BUILD_JOB;
+pub use periodic::disk_usage;
 
 use chrono::Utc;
 use conda_store_core::lockfile_specification::Specification;

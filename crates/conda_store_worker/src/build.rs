@@ -271,27 +271,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// Bytes under `path`, each hardlinked file counted once (as `du -sb`).
+/// Bytes of the prefix, hardlinks counted once.
 async fn directory_size(path: PathBuf) -> Result<i64, Failure> {
-    tokio::task::spawn_blocking(move || {
-        use std::os::unix::fs::MetadataExt;
-        let mut seen = std::collections::HashSet::new();
-        let mut total: u64 = 0;
-        let mut pending = vec![path];
-        while let Some(directory) = pending.pop() {
-            for entry in std::fs::read_dir(&directory)? {
-                let entry = entry?;
-                let metadata = entry.path().symlink_metadata()?;
-                if metadata.is_dir() {
-                    pending.push(entry.path());
-                }
-                if seen.insert((metadata.dev(), metadata.ino())) {
-                    total += metadata.len();
-                }
-            }
-        }
-        Ok::<i64, std::io::Error>(i64::try_from(total).unwrap_or(i64::MAX))
-    })
-    .await?
-    .map_err(Failure::from)
+    let bytes =
+        tokio::task::spawn_blocking(move || conda_store_service::disk_usage(&path)).await??;
+    Ok(i64::try_from(bytes).unwrap_or(i64::MAX))
 }

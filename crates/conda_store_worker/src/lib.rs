@@ -62,6 +62,9 @@ impl Worker {
 
     /// Runs jobs until `shutdown` turns true, `concurrency` at a time.
     pub async fn run(&self, concurrency: usize, shutdown: tokio::sync::watch::Receiver<bool>) {
+        if let Err(error) = self.schedule_periodic_jobs().await {
+            tracing::error!("scheduling periodic jobs: {error}");
+        }
         let mut slots = tokio::task::JoinSet::new();
         for slot in 0..concurrency.max(1) {
             let worker = self.clone();
@@ -89,6 +92,20 @@ impl Worker {
             });
         }
         while slots.join_next().await.is_some() {}
+    }
+
+    /// Queues each periodic job unless it is already waiting or running (so any number
+    /// of workers can call this at start).
+    pub async fn schedule_periodic_jobs(&self) -> Result<(), String> {
+        for (kind, _) in PERIODIC_JOBS {
+            if kind == WATCH_PATHS_JOB && self.service.settings().watch_paths.is_empty() {
+                continue;
+            }
+            queue::enqueue(self.service.database(), periodic_job(kind, Duration::ZERO))
+                .await
+                .map_err(|error| error.to_string())?;
+        }
+        Ok(())
     }
 
     /// Runs due jobs one after the other until none is left. For tests and one-shot use.
@@ -181,6 +198,12 @@ impl Worker {
                     queue::fail(database, claimed.id, name, &error, self.options.retry_delay).await;
             }
         }
+        if let Some((kind, period)) = PERIODIC_JOBS.iter().find(|(kind, _)| *kind == claimed.kind) {
+            // The finished row is armed again for its next run.
+            if let Err(error) = queue::enqueue(database, periodic_job(kind, *period)).await {
+                tracing::error!("scheduling the next {kind}: {error}");
+            }
+        }
     }
 
     async fn run_job(&self, claimed: &job::Model) -> Result<(), String> {
@@ -190,6 +213,17 @@ impl Worker {
                 build::run(&self.service, &self.engine, build_id).await;
                 Ok(())
             }
+            STORAGE_METRICS_JOB => self
+                .service
+                .update_storage_metrics()
+                .await
+                .map_err(|error| error.to_string()),
+            WATCH_PATHS_JOB => self
+                .service
+                .register_watched_specifications()
+                .await
+                .map(|_| ())
+                .map_err(|error| error.to_string()),
             DELETE_BUILD_JOB => {
                 let build_id = build_id(claimed).ok_or("delete job without build_id")?;
                 self.service
@@ -223,6 +257,29 @@ impl Worker {
         {
             let _ = self.service.append_canceled_line(&context).await;
         }
+    }
+}
+
+/// Refreshes `conda_store_configuration` (disk figures of the store).
+pub const STORAGE_METRICS_JOB: &str = "update_storage_metrics";
+
+/// Registers the specifications found in `watch_paths`.
+pub const WATCH_PATHS_JOB: &str = "watch_paths";
+
+/// Periodic jobs and their period (the Python conda-store's beat schedule).
+const PERIODIC_JOBS: [(&str, Duration); 2] = [
+    (STORAGE_METRICS_JOB, Duration::from_secs(60)),
+    (WATCH_PATHS_JOB, Duration::from_secs(60)),
+];
+
+/// A periodic job of `kind`, due after `delay`. One attempt: the next run comes anyway.
+fn periodic_job(kind: &str, delay: Duration) -> queue::NewJob {
+    queue::NewJob {
+        kind: kind.to_owned(),
+        payload: serde_json::json!({}),
+        unique_key: Some(format!("periodic:{kind}")),
+        max_attempts: 1,
+        delay,
     }
 }
 

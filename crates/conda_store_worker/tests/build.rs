@@ -30,10 +30,10 @@ struct Setup {
 }
 
 async fn setup(database: TestDatabase) -> Setup {
-    setup_with(database, WorkerOptions::default()).await
+    setup_with(database, WorkerOptions::default(), Settings::default()).await
 }
 
-async fn setup_with(database: TestDatabase, options: WorkerOptions) -> Setup {
+async fn setup_with(database: TestDatabase, options: WorkerOptions, settings: Settings) -> Setup {
     let directory = tempfile::tempdir().expect("temp dir");
     let root = directory.path().to_owned();
     let channel = TestChannel::create(&root.join("channel"), &standard_packages()).await;
@@ -48,7 +48,7 @@ async fn setup_with(database: TestDatabase, options: WorkerOptions) -> Setup {
     .expect("pool");
     let settings = Settings {
         conda_solve_platforms: vec!["linux-64".to_owned()],
-        ..Settings::default()
+        ..settings
     };
     let service = Service::new(
         pool,
@@ -321,7 +321,12 @@ async fn a_building_build_is_canceled_and_its_worker_moves_on() {
             poll_interval: Duration::from_millis(100),
             ..WorkerOptions::default()
         };
-        let setup = setup_with(TestDatabase::create(backend).await, options).await;
+        let setup = setup_with(
+            TestDatabase::create(backend).await,
+            options,
+            Settings::default(),
+        )
+        .await;
         let slow =
             SlowChannelServer::start(setup.channel.directory.clone(), Duration::from_secs(60))
                 .await;
@@ -572,6 +577,94 @@ async fn a_lockfile_specification_reproduces_a_build() {
                 .expect_err("invalid")
                 .to_string()
                 .contains("invalid conda-lock v1 lockfile")
+        );
+    }
+}
+
+#[tokio::test]
+async fn periodic_jobs_measure_the_store_and_register_watched_specifications() {
+    for backend in backends() {
+        let watched = tempfile::tempdir().expect("watched dir");
+        let settings = Settings {
+            watch_paths: vec![watched.path().to_owned()],
+            ..Settings::default()
+        };
+        let setup = setup_with(
+            TestDatabase::create(backend).await,
+            WorkerOptions::default(),
+            settings,
+        )
+        .await;
+        std::fs::write(
+            watched.path().join("tools.yaml"),
+            format!(
+                "name: tools\nchannels:\n  - {}\ndependencies:\n  - hello\n",
+                setup.channel.url()
+            ),
+        )
+        .expect("write");
+        std::fs::write(watched.path().join("broken.yml"), "name: [not, a, name]\n").expect("write");
+        std::fs::write(watched.path().join("notes.txt"), "not a specification").expect("write");
+
+        setup
+            .worker
+            .schedule_periodic_jobs()
+            .await
+            .expect("schedule");
+        setup
+            .worker
+            .schedule_periodic_jobs()
+            .await
+            .expect("scheduling twice is harmless");
+        // Metrics, watch paths, then the build they registered.
+        assert_eq!(setup.worker.run_until_idle().await.expect("worker"), 3);
+
+        let environment = environment::Entity::find()
+            .filter(environment::Column::Name.eq("tools"))
+            .one(setup.service.database())
+            .await
+            .expect("environment")
+            .expect("registered from the watched file");
+        let build_id = environment.current_build_id.expect("current build");
+        assert_eq!(status(&setup, build_id).await, "COMPLETED");
+        assert!(
+            setup
+                .root
+                .join("store/filesystem/envs/tools/bin/hello")
+                .exists()
+        );
+        // Already built there: not registered again.
+        assert!(
+            setup
+                .service
+                .register_watched_specifications()
+                .await
+                .expect("again")
+                .is_empty()
+        );
+
+        let metrics = conda_store_db::entity::conda_store_configuration::Entity::find_by_id(1)
+            .one(setup.service.database())
+            .await
+            .expect("metrics")
+            .expect("row 1");
+        assert!(metrics.total_storage.unwrap_or_default() > 0);
+        assert!(metrics.free_storage.unwrap_or_default() > 0);
+        // Both periodic jobs wait for their next run.
+        let jobs = conda_store_db::entity::job::Entity::find()
+            .filter(
+                conda_store_db::entity::job::Column::Kind
+                    .is_in(["update_storage_metrics", "watch_paths"]),
+            )
+            .all(setup.service.database())
+            .await
+            .expect("jobs");
+        assert_eq!(jobs.len(), 2);
+        let now = chrono::Utc::now().naive_utc();
+        assert!(
+            jobs.iter()
+                .all(|job| job.state == "QUEUED" && job.run_after > now),
+            "{jobs:?}"
         );
     }
 }
