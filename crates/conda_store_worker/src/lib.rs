@@ -136,6 +136,7 @@ impl Worker {
             .await
             .map_err(|error| error.to_string())?;
         for (lost, outcome) in recovered {
+            self.rearm_if_periodic(&lost.kind).await;
             let reason = format!(
                 "worker `{}` stopped while running this build (attempt {} of {})",
                 lost.worker_name.clone().unwrap_or_default(),
@@ -198,9 +199,14 @@ impl Worker {
                     queue::fail(database, claimed.id, name, &error, self.options.retry_delay).await;
             }
         }
-        if let Some((kind, period)) = PERIODIC_JOBS.iter().find(|(kind, _)| *kind == claimed.kind) {
-            // The finished row is armed again for its next run.
-            if let Err(error) = queue::enqueue(database, periodic_job(kind, *period)).await {
+        self.rearm_if_periodic(&claimed.kind).await;
+    }
+
+    /// Arms a finished periodic job's row again for its next run.
+    async fn rearm_if_periodic(&self, kind: &str) {
+        if let Some((kind, period)) = PERIODIC_JOBS.iter().find(|(periodic, _)| *periodic == kind) {
+            let next = periodic_job(kind, *period);
+            if let Err(error) = queue::enqueue(self.service.database(), next).await {
                 tracing::error!("scheduling the next {kind}: {error}");
             }
         }
