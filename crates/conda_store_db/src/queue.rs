@@ -21,6 +21,44 @@ use sea_orm::{
 };
 use std::time::Duration;
 
+/// The PostgreSQL notification channel on which [`enqueue`] announces new jobs.
+pub const NOTIFY_CHANNEL: &str = "conda_store_jobs";
+
+/// Wakes a worker as soon as a job is enqueued, where the backend can tell
+/// (PostgreSQL `LISTEN`); elsewhere workers poll.
+pub struct JobListener {
+    listener: sea_orm::sqlx::postgres::PgListener,
+}
+
+impl JobListener {
+    /// Listens for new jobs; `None` on backends without notifications.
+    pub async fn start(connection: &DatabaseConnection) -> Result<Option<Self>, DatabaseError> {
+        if connection.get_database_backend() != DbBackend::Postgres {
+            return Ok(None);
+        }
+        let failed = |error: sea_orm::sqlx::Error| {
+            DatabaseError::Query(sea_orm::DbErr::Custom(error.to_string()))
+        };
+        let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(
+            connection.get_postgres_connection_pool(),
+        )
+        .await
+        .map_err(failed)?;
+        listener.listen(NOTIFY_CHANNEL).await.map_err(failed)?;
+        Ok(Some(Self { listener }))
+    }
+
+    /// Waits for the next announcement. An error means the connection broke; the
+    /// listener reconnects on the next call.
+    pub async fn next(&mut self) -> Result<(), DatabaseError> {
+        self.listener
+            .recv()
+            .await
+            .map(|_| ())
+            .map_err(|error| DatabaseError::Query(sea_orm::DbErr::Custom(error.to_string())))
+    }
+}
+
 /// The state of a job (`job.state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobState {
@@ -96,6 +134,23 @@ pub async fn enqueue<C: ConnectionTrait>(
         created_on: Set(created),
         ..Default::default()
     };
+    let inserted = insert_or_rearm(connection, row, new, run_after, created).await?;
+    if inserted.is_some() && connection.get_database_backend() == DbBackend::Postgres {
+        // Wakes listening workers; inside a transaction it is delivered at commit.
+        connection
+            .execute_unprepared(&format!("NOTIFY {NOTIFY_CHANNEL}"))
+            .await?;
+    }
+    Ok(inserted)
+}
+
+async fn insert_or_rearm<C: ConnectionTrait>(
+    connection: &C,
+    row: job::ActiveModel,
+    new: NewJob,
+    run_after: NaiveDateTime,
+    created: NaiveDateTime,
+) -> Result<Option<i32>, DatabaseError> {
     match row.insert(connection).await {
         Ok(model) => Ok(Some(model.id)),
         Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {

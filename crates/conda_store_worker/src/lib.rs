@@ -65,9 +65,12 @@ impl Worker {
         if let Err(error) = self.schedule_periodic_jobs().await {
             tracing::error!("scheduling periodic jobs: {error}");
         }
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let _relay = AbortOnDrop(tokio::spawn(self.clone().relay_notifications(wake.clone())));
         let mut slots = tokio::task::JoinSet::new();
         for slot in 0..concurrency.max(1) {
             let worker = self.clone();
+            let wake = wake.clone();
             let mut shutdown = shutdown.clone();
             slots.spawn(async move {
                 let name = format!("{}#{slot}", worker.options.name);
@@ -85,13 +88,31 @@ impl Worker {
                     if !worked {
                         tokio::select! {
                             _ = tokio::time::sleep(worker.options.poll_interval) => {}
-                            _ = shutdown.changed() => {}
+                            _ = wake.notified() => {}
+                            _ = shutdown.changed() => return,
                         }
                     }
                 }
             });
         }
         while slots.join_next().await.is_some() {}
+    }
+
+    /// Passes PostgreSQL job announcements on to the idle slots, so a new job starts at
+    /// once instead of at the next poll. Without notifications it does nothing.
+    async fn relay_notifications(self, wake: Arc<tokio::sync::Notify>) {
+        loop {
+            match queue::JobListener::start(self.service.database()).await {
+                Ok(Some(mut listener)) => {
+                    while listener.next().await.is_ok() {
+                        wake.notify_waiters();
+                    }
+                }
+                Ok(None) => return std::future::pending().await,
+                Err(error) => tracing::warn!("listening for jobs: {error}"),
+            }
+            tokio::time::sleep(self.options.poll_interval).await;
+        }
     }
 
     /// Queues each periodic job unless it is already waiting or running (so any number
@@ -263,6 +284,15 @@ impl Worker {
         {
             let _ = self.service.append_canceled_line(&context).await;
         }
+    }
+}
+
+/// Aborts a background task when dropped, so it never outlives its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -668,3 +668,40 @@ async fn periodic_jobs_measure_the_store_and_register_watched_specifications() {
         );
     }
 }
+
+/// On PostgreSQL a new job wakes an idle worker at once (LISTEN/NOTIFY), long before
+/// its next poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_workers_start_new_jobs_without_waiting_for_the_poll() {
+    if !backends().contains(&conda_store_test_support::Backend::Postgres) {
+        return;
+    }
+    let options = WorkerOptions {
+        poll_interval: Duration::from_secs(120),
+        ..WorkerOptions::default()
+    };
+    let database = TestDatabase::create(conda_store_test_support::Backend::Postgres).await;
+    let setup = setup_with(database, options, Settings::default()).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = setup.worker.clone();
+    let running = tokio::spawn(async move { worker.run(1, stopped).await });
+    // Let the worker go idle (its first poll finds the periodic job only).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let created = setup
+        .service
+        .create_build(
+            "default",
+            specification(&setup.channel, "notified", &["hello"]),
+        )
+        .await
+        .expect("create build");
+    wait_for_status(
+        &setup,
+        created.build_id,
+        "COMPLETED",
+        Duration::from_secs(20),
+    )
+    .await;
+    let _ = stop.send(true);
+    running.abort();
+}
