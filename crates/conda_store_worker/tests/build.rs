@@ -705,3 +705,78 @@ async fn postgres_workers_start_new_jobs_without_waiting_for_the_poll() {
     let _ = stop.send(true);
     running.abort();
 }
+
+#[tokio::test]
+async fn a_build_path_over_255_characters_fails_with_status_info() {
+    let setup = setup(TestDatabase::create(conda_store_test_support::Backend::Sqlite).await).await;
+    let name = "n".repeat(240);
+    let created = setup
+        .service
+        .create_build("default", specification(&setup.channel, &name, &["hello"]))
+        .await
+        .expect("create build");
+    setup.worker.run_until_idle().await.expect("worker");
+    let row = build::Entity::find_by_id(created.build_id)
+        .one(setup.service.database())
+        .await
+        .expect("build")
+        .expect("exists");
+    assert_eq!(row.status.as_deref(), Some("FAILED"));
+    assert_eq!(
+        row.status_info.as_deref(),
+        Some("build_path too long: must be <= 255 characters")
+    );
+}
+
+/// Ten builds at once sharing every package: each package is extracted once into the
+/// shared cache, and every cached file still matches the sha256 its package declares.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_builds_leave_the_package_cache_intact() {
+    let setup = setup(TestDatabase::create(conda_store_test_support::Backend::Sqlite).await).await;
+    let mut ids = Vec::new();
+    for number in 0..10 {
+        let created = setup
+            .service
+            .create_build(
+                "default",
+                specification(&setup.channel, &format!("shared-{number}"), &["hello"]),
+            )
+            .await
+            .expect("create build");
+        ids.push(created.build_id);
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = setup.worker.clone();
+    let running = tokio::spawn(async move { worker.run(10, stopped).await });
+    for id in &ids {
+        wait_for_status(&setup, *id, "COMPLETED", Duration::from_secs(60)).await;
+    }
+    let _ = stop.send(true);
+    running.abort();
+
+    let cache = setup.root.join("cache/pkgs");
+    let mut packages = 0;
+    for entry in std::fs::read_dir(&cache).expect("cache") {
+        let directory = entry.expect("entry").path();
+        let paths_json = directory.join("info/paths.json");
+        if !paths_json.is_file() {
+            continue;
+        }
+        packages += 1;
+        let paths: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&paths_json).expect("paths.json"))
+                .expect("json");
+        for file in paths["paths"].as_array().expect("paths") {
+            let relative = file["_path"].as_str().expect("_path");
+            let expected = file["sha256"].as_str().expect("sha256");
+            let bytes = std::fs::read(directory.join(relative)).expect("cached file");
+            let actual: String =
+                rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(&bytes)
+                    .iter()
+                    .map(|byte| format!("{byte:02x}"))
+                    .collect();
+            assert_eq!(actual, expected, "{} in the cache is corrupt", relative);
+        }
+    }
+    assert_eq!(packages, 3, "each package extracted once");
+}
