@@ -13,7 +13,7 @@ mod periodic;
 
 pub use build::{BuildContext, InstalledPackage};
 pub use error::ServiceError;
-pub use lifecycle::DELETE_BUILD_JOB;
+pub use lifecycle::{DELETE_BUILD_JOB, DELETE_ENVIRONMENT_JOB, DELETE_NAMESPACE_JOB};
 pub use periodic::disk_usage;
 
 use chrono::Utc;

@@ -4,8 +4,12 @@
 use crate::{BuildContext, Service, ServiceError, build_job};
 use chrono::Utc;
 use conda_store_core::domain::{BuildArtifactType, BuildStatus};
-use conda_store_db::entity::{build, build_artifact, environment};
+use conda_store_db::entity::{
+    build, build_artifact, build_conda_package_build, environment, keyvaluestore, namespace,
+    namespace_role_mapping, namespace_role_mapping_v2,
+};
 use conda_store_db::queue::{self, NewJob};
+use sea_orm::sea_query::ExprTrait;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use std::path::Path;
 use std::str::FromStr;
@@ -164,31 +168,8 @@ impl Service {
     /// The job body of [`Self::delete_build`]: removes the stored artifacts that are
     /// not kept, the prefix (only under `store_directory`), and sets the size to 0.
     pub async fn purge_deleted_build(&self, build_id: i32) -> Result<(), ServiceError> {
-        let artifacts = build_artifact::Entity::find()
-            .filter(build_artifact::Column::BuildId.eq(build_id))
-            .all(&self.database)
-            .await?;
-        for artifact in artifacts {
-            let Ok(kind) = BuildArtifactType::from_str(&artifact.artifact_type) else {
-                continue;
-            };
-            if self
-                .settings
-                .build_artifacts_kept_on_deletion
-                .contains(&kind)
-            {
-                continue;
-            }
-            let key = artifact.key.clone().unwrap_or_default();
-            if kind == BuildArtifactType::Directory {
-                self.remove_prefix(Path::new(&key)).await?;
-            } else if !key.is_empty() {
-                self.storage.delete(&key).await?;
-            }
-            build_artifact::Entity::delete_by_id(artifact.id)
-                .exec(&self.database)
-                .await?;
-        }
+        let kept = self.settings.build_artifacts_kept_on_deletion.clone();
+        self.purge_build_files(build_id, &kept).await?;
         build::ActiveModel {
             id: Set(build_id),
             size: Set(Some(0)),
@@ -196,6 +177,42 @@ impl Service {
         }
         .update(&self.database)
         .await?;
+        Ok(())
+    }
+
+    /// Removes a build's artifacts (storage objects, rows, and the prefix for
+    /// DIRECTORY) except the `kept` types.
+    async fn purge_build_files(
+        &self,
+        build_id: i32,
+        kept: &[BuildArtifactType],
+    ) -> Result<(), ServiceError> {
+        let artifacts = build_artifact::Entity::find()
+            .filter(build_artifact::Column::BuildId.eq(build_id))
+            .all(&self.database)
+            .await?;
+        for artifact in artifacts {
+            let kind = BuildArtifactType::from_str(&artifact.artifact_type).ok();
+            if kind.is_some_and(|kind| kept.contains(&kind)) {
+                continue;
+            }
+            let key = artifact.key.clone().unwrap_or_default();
+            match kind {
+                Some(BuildArtifactType::Directory) => self.remove_prefix(Path::new(&key)).await?,
+                // Legacy docker and registry keys name no stored object of ours.
+                Some(
+                    BuildArtifactType::DockerBlob
+                    | BuildArtifactType::DockerManifest
+                    | BuildArtifactType::ContainerRegistry,
+                )
+                | None => {}
+                Some(_) if !key.is_empty() => self.storage.delete(&key).await?,
+                Some(_) => {}
+            }
+            build_artifact::Entity::delete_by_id(artifact.id)
+                .exec(&self.database)
+                .await?;
+        }
         Ok(())
     }
 
@@ -212,4 +229,207 @@ impl Service {
             _ => Ok(()),
         }
     }
+}
+
+/// The job kind that removes a deleted environment; payload `{"environment_id": N}`.
+pub const DELETE_ENVIRONMENT_JOB: &str = "delete_environment";
+
+/// The job kind that removes a deleted namespace; payload `{"namespace_id": N}`.
+pub const DELETE_NAMESPACE_JOB: &str = "delete_namespace";
+
+fn deletion_job(kind: &str, key: &str, id: i32) -> NewJob {
+    NewJob {
+        kind: kind.to_owned(),
+        payload: serde_json::json!({ key: id }),
+        unique_key: Some(format!("{kind}:{id}")),
+        max_attempts: 3,
+        delay: Duration::ZERO,
+    }
+}
+
+impl Service {
+    /// Deletes an environment: it and its builds are marked deleted at once (hidden
+    /// from lists), its waiting or running builds are canceled, and a job removes every
+    /// artifact, prefix and row.
+    pub async fn delete_environment(&self, environment_id: i32) -> Result<(), ServiceError> {
+        let environment_row = environment::Entity::find_by_id(environment_id)
+            .one(&self.database)
+            .await?
+            .filter(|row| row.deleted_on.is_none())
+            .ok_or_else(|| ServiceError::NotFound(format!("environment {environment_id}")))?;
+        self.cancel_active_builds(&[environment_row.id]).await?;
+        let now = Utc::now().naive_utc();
+        let transaction = conda_store_db::begin_write(&self.database).await?;
+        mark_environments_deleted(&transaction, &[environment_row.id], now).await?;
+        queue::enqueue(
+            &transaction,
+            deletion_job(DELETE_ENVIRONMENT_JOB, "environment_id", environment_row.id),
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes a namespace with all its environments, as [`Self::delete_environment`]
+    /// does for each, then its role mappings and settings.
+    pub async fn delete_namespace(&self, name: &str) -> Result<(), ServiceError> {
+        let namespace_row = namespace::Entity::find()
+            .filter(namespace::Column::Name.eq(name))
+            .filter(namespace::Column::DeletedOn.is_null())
+            .one(&self.database)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("namespace {name}")))?;
+        let environments: Vec<i32> = environment::Entity::find()
+            .filter(environment::Column::NamespaceId.eq(namespace_row.id))
+            .all(&self.database)
+            .await?
+            .into_iter()
+            .map(|row| row.id)
+            .collect();
+        self.cancel_active_builds(&environments).await?;
+        let now = Utc::now().naive_utc();
+        let transaction = conda_store_db::begin_write(&self.database).await?;
+        mark_environments_deleted(&transaction, &environments, now).await?;
+        namespace::ActiveModel {
+            id: Set(namespace_row.id),
+            deleted_on: Set(Some(now)),
+            ..Default::default()
+        }
+        .update(&transaction)
+        .await?;
+        queue::enqueue(
+            &transaction,
+            deletion_job(DELETE_NAMESPACE_JOB, "namespace_id", namespace_row.id),
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn cancel_active_builds(&self, environments: &[i32]) -> Result<(), ServiceError> {
+        let active = build::Entity::find()
+            .filter(build::Column::EnvironmentId.is_in(environments.iter().copied()))
+            .filter(build::Column::Status.is_in([
+                BuildStatus::Queued.to_string(),
+                BuildStatus::Building.to_string(),
+            ]))
+            .all(&self.database)
+            .await?;
+        for row in active {
+            self.cancel_build(row.id).await?;
+        }
+        Ok(())
+    }
+
+    /// The job body of [`Self::delete_environment`]: removes every artifact (kept
+    /// types included), every prefix, the symlink, the builds and the environment.
+    pub async fn purge_deleted_environment(&self, environment_id: i32) -> Result<(), ServiceError> {
+        let Some(environment_row) = environment::Entity::find_by_id(environment_id)
+            .one(&self.database)
+            .await?
+        else {
+            return Ok(());
+        };
+        let builds = build::Entity::find()
+            .filter(build::Column::EnvironmentId.eq(environment_id))
+            .all(&self.database)
+            .await?;
+        let mut link = None;
+        for row in &builds {
+            if let Ok(context) = self.build_context(row.id).await {
+                link = link.or_else(|| context.environment_path(self));
+            }
+            self.purge_build_files(row.id, &[]).await?;
+        }
+        if let Some(link) = link {
+            let _ = tokio::fs::remove_file(link).await;
+        }
+        let transaction = conda_store_db::begin_write(&self.database).await?;
+        environment::ActiveModel {
+            id: Set(environment_row.id),
+            current_build_id: Set(None),
+            ..Default::default()
+        }
+        .update(&transaction)
+        .await?;
+        let ids: Vec<i32> = builds.iter().map(|row| row.id).collect();
+        build_conda_package_build::Entity::delete_many()
+            .filter(build_conda_package_build::Column::BuildId.is_in(ids.clone()))
+            .exec(&transaction)
+            .await?;
+        build::Entity::delete_many()
+            .filter(build::Column::Id.is_in(ids))
+            .exec(&transaction)
+            .await?;
+        environment::Entity::delete_by_id(environment_row.id)
+            .exec(&transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// The job body of [`Self::delete_namespace`]: purges each environment, then the
+    /// namespace's role mappings, settings and the namespace itself.
+    pub async fn purge_deleted_namespace(&self, namespace_id: i32) -> Result<(), ServiceError> {
+        let Some(namespace_row) = namespace::Entity::find_by_id(namespace_id)
+            .one(&self.database)
+            .await?
+        else {
+            return Ok(());
+        };
+        let environments = environment::Entity::find()
+            .filter(environment::Column::NamespaceId.eq(namespace_id))
+            .all(&self.database)
+            .await?;
+        for row in environments {
+            self.purge_deleted_environment(row.id).await?;
+        }
+        let transaction = conda_store_db::begin_write(&self.database).await?;
+        namespace_role_mapping::Entity::delete_many()
+            .filter(namespace_role_mapping::Column::NamespaceId.eq(namespace_id))
+            .exec(&transaction)
+            .await?;
+        namespace_role_mapping_v2::Entity::delete_many()
+            .filter(
+                namespace_role_mapping_v2::Column::NamespaceId
+                    .eq(namespace_id)
+                    .or(namespace_role_mapping_v2::Column::OtherNamespaceId.eq(namespace_id)),
+            )
+            .exec(&transaction)
+            .await?;
+        if let Some(name) = &namespace_row.name {
+            keyvaluestore::Entity::delete_many()
+                .filter(
+                    keyvaluestore::Column::Prefix
+                        .eq(format!("setting/{name}"))
+                        .or(keyvaluestore::Column::Prefix.starts_with(format!("setting/{name}/"))),
+                )
+                .exec(&transaction)
+                .await?;
+        }
+        namespace::Entity::delete_by_id(namespace_id)
+            .exec(&transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+}
+
+async fn mark_environments_deleted<C: sea_orm::ConnectionTrait>(
+    connection: &C,
+    environments: &[i32],
+    now: chrono::NaiveDateTime,
+) -> Result<(), ServiceError> {
+    environment::Entity::update_many()
+        .col_expr(environment::Column::DeletedOn, now.into())
+        .filter(environment::Column::Id.is_in(environments.iter().copied()))
+        .exec(connection)
+        .await?;
+    build::Entity::update_many()
+        .col_expr(build::Column::DeletedOn, now.into())
+        .filter(build::Column::EnvironmentId.is_in(environments.iter().copied()))
+        .filter(build::Column::DeletedOn.is_null())
+        .exec(connection)
+        .await?;
+    Ok(())
 }

@@ -12,7 +12,9 @@ use conda_store_build::Engine;
 use conda_store_core::domain::BuildStatus;
 use conda_store_db::entity::job;
 use conda_store_db::queue::{self, FailureOutcome, JobState};
-use conda_store_service::{BUILD_JOB, DELETE_BUILD_JOB, Service};
+use conda_store_service::{
+    BUILD_JOB, DELETE_BUILD_JOB, DELETE_ENVIRONMENT_JOB, DELETE_NAMESPACE_JOB, Service,
+};
 use sea_orm::EntityTrait;
 use std::sync::Arc;
 use std::time::Duration;
@@ -251,6 +253,20 @@ impl Worker {
                 .await
                 .map(|_| ())
                 .map_err(|error| error.to_string()),
+            DELETE_ENVIRONMENT_JOB => {
+                let id = payload_id(claimed, "environment_id")?;
+                self.service
+                    .purge_deleted_environment(id)
+                    .await
+                    .map_err(|error| error.to_string())
+            }
+            DELETE_NAMESPACE_JOB => {
+                let id = payload_id(claimed, "namespace_id")?;
+                self.service
+                    .purge_deleted_namespace(id)
+                    .await
+                    .map_err(|error| error.to_string())
+            }
             DELETE_BUILD_JOB => {
                 let build_id = build_id(claimed).ok_or("delete job without build_id")?;
                 self.service
@@ -323,6 +339,13 @@ fn periodic_job(kind: &str, delay: Duration) -> queue::NewJob {
 /// canceled build stops within seconds.
 fn heartbeat_interval(lease: Duration) -> Duration {
     (lease / 3).min(Duration::from_secs(2))
+}
+
+fn payload_id(claimed: &job::Model, key: &str) -> Result<i32, String> {
+    claimed.payload[key]
+        .as_i64()
+        .and_then(|id| i32::try_from(id).ok())
+        .ok_or_else(|| format!("{} job without {key}", claimed.kind))
 }
 
 fn build_id(claimed: &job::Model) -> Option<i32> {

@@ -780,3 +780,103 @@ async fn concurrent_builds_leave_the_package_cache_intact() {
     }
     assert_eq!(packages, 3, "each package extracted once");
 }
+
+#[tokio::test]
+async fn environments_and_namespaces_are_deleted_with_all_their_files() {
+    for backend in backends() {
+        let setup = setup(TestDatabase::create(backend).await).await;
+        let first = setup
+            .service
+            .create_build("team", specification(&setup.channel, "doomed", &["hello"]))
+            .await
+            .expect("build");
+        let other = setup
+            .service
+            .create_build("team", specification(&setup.channel, "other", &["hello"]))
+            .await
+            .expect("build");
+        setup.worker.run_until_idle().await.expect("worker");
+        let log_key = artifact(&setup, first.build_id, "LOGS")
+            .await
+            .expect("LOGS");
+        let prefix = artifact(&setup, first.build_id, "DIRECTORY")
+            .await
+            .expect("prefix");
+        let waiting = setup
+            .service
+            .rebuild(first.build_id)
+            .await
+            .expect("queued rebuild");
+
+        setup
+            .service
+            .delete_environment(first.environment_id)
+            .await
+            .expect("delete");
+        assert_eq!(
+            status(&setup, waiting).await,
+            "CANCELED",
+            "its waiting build is canceled"
+        );
+        let hidden = environment::Entity::find_by_id(first.environment_id)
+            .one(setup.service.database())
+            .await
+            .expect("environment")
+            .expect("row kept until the job runs");
+        assert!(hidden.deleted_on.is_some());
+        setup.worker.run_until_idle().await.expect("worker");
+        let gone = environment::Entity::find_by_id(first.environment_id)
+            .one(setup.service.database())
+            .await
+            .expect("environment");
+        assert!(gone.is_none(), "environment row removed on {backend:?}");
+        assert!(
+            build::Entity::find_by_id(first.build_id)
+                .one(setup.service.database())
+                .await
+                .expect("build")
+                .is_none()
+        );
+        assert!(!Path::new(&prefix).exists());
+        assert!(!setup.root.join("store/team/envs/doomed").exists());
+        assert!(
+            !setup
+                .service
+                .storage()
+                .exists(&log_key)
+                .await
+                .expect("exists"),
+            "kept types go too"
+        );
+        assert_eq!(
+            status(&setup, other.build_id).await,
+            "COMPLETED",
+            "the other environment stays"
+        );
+
+        setup
+            .service
+            .delete_namespace("team")
+            .await
+            .expect("delete namespace");
+        setup.worker.run_until_idle().await.expect("worker");
+        let namespaces = conda_store_db::entity::namespace::Entity::find()
+            .filter(conda_store_db::entity::namespace::Column::Name.eq("team"))
+            .all(setup.service.database())
+            .await
+            .expect("namespaces");
+        assert!(namespaces.is_empty(), "namespace removed on {backend:?}");
+        assert!(
+            build::Entity::find_by_id(other.build_id)
+                .one(setup.service.database())
+                .await
+                .expect("build")
+                .is_none()
+        );
+        let missing = setup.service.delete_namespace("team").await;
+        assert!(matches!(
+            missing,
+            Err(conda_store_service::ServiceError::NotFound(_))
+        ));
+    }
+}
