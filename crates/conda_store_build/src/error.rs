@@ -54,6 +54,14 @@ pub enum BuildError {
         /// What went wrong.
         reason: String,
     },
+    /// The conda-pack archive could not be written.
+    #[error("cannot pack {}: {reason}", prefix.display())]
+    Pack {
+        /// The prefix.
+        prefix: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// A lockfile could not be written or read.
     #[error("lockfile: {0}")]
     Lockfile(String),

@@ -10,9 +10,11 @@
 
 mod error;
 mod lock;
+mod pack;
 
 pub use error::BuildError;
 pub use lock::Lock;
+pub use pack::conda_pack;
 
 use conda_store_core::specification::parse_match_spec;
 use rattler::install::Installer;

@@ -165,6 +165,7 @@ async fn two_worker_processes_run_every_build_exactly_once() {
             stop(worker);
         }
         let jobs = job::Entity::find()
+            .filter(job::Column::Kind.eq("build"))
             .all(deployment.service.database())
             .await
             .expect("jobs");

@@ -106,6 +106,13 @@ async fn build(service: &Service, engine: &Engine, context: &BuildContext) -> Re
             .store_artifact(context, BuildArtifactType::Yaml, export.as_bytes())
             .await?;
     }
+    if service
+        .settings()
+        .build_artifacts
+        .contains(&BuildArtifactType::CondaPack)
+    {
+        store_conda_pack(service, context, &prefix).await?;
+    }
     let size = directory_size(prefix.clone()).await?;
     service.mark_build_completed(context, &prefix, size).await?;
     service
@@ -115,6 +122,32 @@ async fn build(service: &Service, engine: &Engine, context: &BuildContext) -> Re
         )
         .await?;
     Ok(())
+}
+
+/// Packs the prefix into the CONDA_PACK artifact, through a file beside the prefix.
+async fn store_conda_pack(
+    service: &Service,
+    context: &BuildContext,
+    prefix: &Path,
+) -> Result<(), Failure> {
+    service
+        .append_log(context, "packing the environment (conda-pack archive)")
+        .await?;
+    let archive = prefix.with_file_name(format!(".{}.tar.gz.partial", context.key));
+    let result = async {
+        conda_store_build::conda_pack(prefix, &archive).await?;
+        let key = context
+            .artifact_key(BuildArtifactType::CondaPack)
+            .ok_or("CONDA_PACK has no storage key")?;
+        service.storage().put_file(&key, &archive).await?;
+        service
+            .ensure_artifact(context.build.id, BuildArtifactType::CondaPack, &key)
+            .await?;
+        Ok::<(), Failure>(())
+    }
+    .await;
+    let _ = tokio::fs::remove_file(&archive).await;
+    result
 }
 
 /// Solves an `environment.yaml` specification for every solve platform.

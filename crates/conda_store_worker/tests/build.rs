@@ -185,6 +185,55 @@ async fn a_specification_becomes_a_completed_runnable_environment() {
             .filter_map(|dependency| dependency.as_str())
             .collect();
         assert!(pinned.contains(&"hello=1.0.0=h0_0"), "{pinned:?}");
+        // The conda-pack archive works anywhere after conda-unpack.
+        let archive_key = artifact(&setup, created.build_id, "CONDA_PACK")
+            .await
+            .expect("CONDA_PACK");
+        assert!(archive_key.starts_with("archive/") && archive_key.ends_with(".tar.gz"));
+        let unpacked = tempfile::tempdir().expect("unpack dir");
+        let archive_file = unpacked.path().join("env.tar.gz");
+        std::fs::write(
+            &archive_file,
+            setup
+                .service
+                .storage()
+                .get(&archive_key)
+                .await
+                .expect("archive"),
+        )
+        .expect("write");
+        let target = unpacked.path().join("moved");
+        std::fs::create_dir(&target).expect("target");
+        let extracted = std::process::Command::new("tar")
+            .arg("-xzf")
+            .arg(&archive_file)
+            .arg("-C")
+            .arg(&target)
+            .status()
+            .expect("tar");
+        assert!(extracted.success());
+        let unpack = std::process::Command::new(target.join("bin/conda-unpack"))
+            .output()
+            .expect("conda-unpack");
+        assert!(unpack.status.success(), "{unpack:?}");
+        let output = std::process::Command::new(target.join("bin/hello"))
+            .output()
+            .expect("run moved hello");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{output:?}");
+        assert!(
+            text.contains(&format!("prefix={}", target.display())),
+            "{text}"
+        );
+        assert!(text.contains("libhello 2.0.0"), "{text}");
+        let library = std::fs::read(target.join("lib/libhello.so")).expect("library");
+        assert_eq!(
+            library.len(),
+            conda_store_test_support::channel::BINARY_SIZE
+        );
+        assert!(String::from_utf8_lossy(&library).contains(&target.display().to_string()));
+        assert!(!String::from_utf8_lossy(&library).contains(&prefix));
+
         let packages = build_conda_package_build::Entity::find()
             .filter(build_conda_package_build::Column::BuildId.eq(created.build_id))
             .all(setup.service.database())
