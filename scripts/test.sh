@@ -7,4 +7,4 @@ eval "$(scripts/test-services.sh)"
 if ! command -v cargo-nextest >/dev/null; then
     cargo install --locked cargo-nextest
 fi
-cargo nextest run --workspace --all-targets --no-fail-fast "$@"
+cargo nextest run --workspace --no-fail-fast "$@"
