@@ -5,13 +5,16 @@
 //!    repodata, as a ratio (goal: within 1.2x), on a small local channel and the real
 //!    conda-forge numpy subset of ../shared/data (the sudoku instance there is encoded
 //!    for libmamba's semantics and has no solution under resolvo as given);
-//! 2. install of a 20,000-file environment from a warm cache against `cp -al` of the
+//! 2. twenty installs at once sharing their packages, from an HTTP mirror: total time and
+//!    downloads per package (goal: exactly one each);
+//! 3. install of a 20,000-file environment from a warm cache against `cp -al` of the
 //!    same tree on the same disk (goal: within 2x).
 
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
 use conda_store_build::{Engine, SolveRequest};
 use conda_store_test_support::channel::{TestChannel, TestFile, TestPackage, standard_packages};
+use conda_store_test_support::http::SlowChannelServer;
 use conda_store_test_support::shared_data;
 use rattler_conda_types::{Channel, ChannelConfig, MatchSpec, ParseMatchSpecOptions, Subdir};
 use rattler_repodata_gateway::Gateway;
@@ -19,6 +22,7 @@ use rattler_solve::{SolverImpl, SolverTask, resolvo};
 use rattler_virtual_packages::{VirtualPackageOverrides, VirtualPackages};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ROUNDS: usize = 15;
@@ -209,6 +213,50 @@ async fn install_case(root: &Path) {
     );
 }
 
+/// Twenty builds' installs at once from an HTTP mirror of the local channel, sharing
+/// every package: total time, and how often each archive was downloaded.
+async fn concurrent_case(root: &Path, local: &TestChannel) {
+    let server = SlowChannelServer::start(local.directory.clone(), Duration::ZERO).await;
+    let engine = Arc::new(Engine::new(&root.join("concurrent-cache")));
+    let request = SolveRequest {
+        channels: vec![server.url.clone()],
+        specs: vec!["hello".to_owned()],
+        platforms: vec!["linux-64".to_owned()],
+        cuda_override: None,
+    };
+    let records = engine
+        .lock(&request)
+        .await
+        .unwrap()
+        .records("linux-64")
+        .unwrap()
+        .to_vec();
+    let started = Instant::now();
+    let mut installs = tokio::task::JoinSet::new();
+    for number in 0..20 {
+        let engine = engine.clone();
+        let records = records.clone();
+        let prefix = root.join(format!("concurrent-{number}"));
+        installs.spawn(async move { engine.install(&prefix, "linux-64", records).await.unwrap() });
+    }
+    while installs.join_next().await.is_some() {}
+    let elapsed = started.elapsed();
+    let downloads: Vec<usize> = records
+        .iter()
+        .map(|record| {
+            server.downloads(&format!(
+                "/{}/{}",
+                record.package_record.subdir, record.identifier
+            ))
+        })
+        .collect();
+    println!(
+        "20 concurrent installs sharing {} packages  total {:>8.1} ms  downloads per package {downloads:?}",
+        records.len(),
+        milliseconds(elapsed)
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let root = tempfile::tempdir().unwrap();
@@ -225,5 +273,6 @@ async fn main() {
     );
     solve_case("conda-forge numpy", &numpy, &["numpy"], "linux-64", root).await;
 
+    concurrent_case(root, &local).await;
     install_case(root).await;
 }

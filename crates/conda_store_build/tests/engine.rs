@@ -189,3 +189,40 @@ async fn a_missing_channel_fails_naming_its_url() {
         "{error}"
     );
 }
+
+/// Twenty installs at once from an HTTP channel, all needing the same packages: each
+/// archive is downloaded exactly once, and every environment works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_installs_download_each_package_once() {
+    let setup = setup().await;
+    let server = conda_store_test_support::http::SlowChannelServer::start(
+        setup.channel.directory.clone(),
+        std::time::Duration::ZERO,
+    )
+    .await;
+    let mut request = request(&setup.channel, &["hello"]);
+    request.channels = vec![server.url.clone()];
+    let lock = setup.engine.lock(&request).await.expect("lock");
+    let records = lock.records("linux-64").expect("records").to_vec();
+    let engine = std::sync::Arc::new(setup.engine);
+    let mut installs = tokio::task::JoinSet::new();
+    for number in 0..20 {
+        let engine = engine.clone();
+        let records = records.clone();
+        let prefix = setup.root.join(format!("envs/concurrent-{number}"));
+        installs.spawn(async move {
+            engine
+                .install(&prefix, "linux-64", records)
+                .await
+                .expect("install");
+            prefix
+        });
+    }
+    while let Some(prefix) = installs.join_next().await {
+        assert!(run(&prefix.expect("install task").join("bin/hello")).contains("libhello 2.0.0"));
+    }
+    for record in &records {
+        let path = format!("/{}/{}", record.package_record.subdir, record.identifier);
+        assert_eq!(server.downloads(&path), 1, "{path} downloads");
+    }
+}

@@ -2,7 +2,9 @@
 //! delay: a slow mirror, so tests can catch a build while it runs (to cancel it or
 //! kill its worker).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -12,7 +14,11 @@ pub struct SlowChannelServer {
     /// The channel's `http://127.0.0.1:PORT` URL.
     pub url: String,
     task: tokio::task::JoinHandle<()>,
+    served: Served,
 }
+
+/// How many times each path was answered with its content (200).
+type Served = Arc<Mutex<HashMap<String, usize>>>;
 
 impl SlowChannelServer {
     /// Serves `directory`, delaying every `repodata.json` answer by `delay`. Other
@@ -20,18 +26,31 @@ impl SlowChannelServer {
     pub async fn start(directory: PathBuf, delay: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
+        let served = Served::default();
+        let counts = served.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let directory = directory.clone();
+                let counts = counts.clone();
                 tokio::spawn(async move {
-                    let _ = answer(stream, &directory, delay).await;
+                    let _ = answer(stream, &directory, delay, &counts).await;
                 });
             }
         });
         Self {
             url: format!("http://{address}"),
             task,
+            served,
         }
+    }
+
+    /// How many times `path` (for example `/linux-64/hello-1.0.0-h0_0.conda`) was
+    /// downloaded.
+    pub fn downloads(&self, path: &str) -> usize {
+        self.served
+            .lock()
+            .map(|served| served.get(path).copied().unwrap_or(0))
+            .unwrap_or(0)
     }
 }
 
@@ -45,6 +64,7 @@ async fn answer(
     stream: tokio::net::TcpStream,
     directory: &std::path::Path,
     delay: Duration,
+    served: &Served,
 ) -> std::io::Result<()> {
     let (reader, mut writer) = stream.into_split();
     let mut reader = BufReader::new(reader);
@@ -83,6 +103,9 @@ async fn answer(
         };
         writer.write_all(head.as_bytes()).await?;
         if let Some(bytes) = body.filter(|_| !head_only) {
+            if let Ok(mut served) = served.lock() {
+                *served.entry(path.clone()).or_default() += 1;
+            }
             writer.write_all(&bytes).await?;
         }
         writer.flush().await?;
