@@ -83,6 +83,28 @@ fn specification_from(channel: &str, name: &str, dependencies: &[&str]) -> Speci
     Specification::Conda(CondaSpecification::from_yaml(&yaml).expect("valid specification"))
 }
 
+/// Registers a specification of `dependencies` from the test channel in `default`.
+async fn submit(
+    setup: &Setup,
+    name: &str,
+    dependencies: &[&str],
+) -> conda_store_service::BuildCreated {
+    setup
+        .service
+        .create_build("default", specification(&setup.channel, name, dependencies))
+        .await
+        .expect("create build")
+}
+
+/// The build row, which must exist.
+async fn build_row(setup: &Setup, build_id: i32) -> build::Model {
+    build::Entity::find_by_id(build_id)
+        .one(setup.service.database())
+        .await
+        .expect("build")
+        .expect("the build row exists")
+}
+
 async fn artifact(setup: &Setup, build_id: i32, kind: &str) -> Option<String> {
     build_artifact::Entity::find()
         .filter(build_artifact::Column::BuildId.eq(build_id))
@@ -109,14 +131,7 @@ async fn stored(setup: &Setup, key: &str) -> String {
 async fn a_specification_becomes_a_completed_runnable_environment() {
     for backend in backends() {
         let setup = setup(TestDatabase::create(backend).await).await;
-        let created = setup
-            .service
-            .create_build(
-                "default",
-                specification(&setup.channel, "hello-env", &["hello"]),
-            )
-            .await
-            .expect("create build");
+        let created = submit(&setup, "hello-env", &["hello"]).await;
         // A new environment points at its first build at once, while it is queued.
         let queued = environment::Entity::find_by_id(created.environment_id)
             .one(setup.service.database())
@@ -126,11 +141,7 @@ async fn a_specification_becomes_a_completed_runnable_environment() {
         assert_eq!(queued.current_build_id, Some(created.build_id));
 
         assert_eq!(setup.worker.run_until_idle().await.expect("worker"), 1);
-        let finished = build::Entity::find_by_id(created.build_id)
-            .one(setup.service.database())
-            .await
-            .expect("build")
-            .expect("exists");
+        let finished = build_row(&setup, created.build_id).await;
         let log_key = artifact(&setup, created.build_id, "LOGS")
             .await
             .expect("LOGS artifact");
@@ -242,14 +253,7 @@ async fn a_specification_becomes_a_completed_runnable_environment() {
         assert_eq!(packages.len(), 3, "package rows on {backend:?}");
 
         // The same specification again: same specification row, a second build.
-        let again = setup
-            .service
-            .create_build(
-                "default",
-                specification(&setup.channel, "hello-env", &["hello"]),
-            )
-            .await
-            .expect("rebuild");
+        let again = submit(&setup, "hello-env", &["hello"]).await;
         assert_ne!(again.build_id, created.build_id);
         assert_eq!(again.environment_id, created.environment_id);
     }
@@ -259,20 +263,9 @@ async fn a_specification_becomes_a_completed_runnable_environment() {
 async fn an_unsolvable_specification_fails_with_the_solver_explanation() {
     for backend in backends() {
         let setup = setup(TestDatabase::create(backend).await).await;
-        let created = setup
-            .service
-            .create_build(
-                "default",
-                specification(&setup.channel, "broken", &["conflict"]),
-            )
-            .await
-            .expect("create build");
+        let created = submit(&setup, "broken", &["conflict"]).await;
         setup.worker.run_until_idle().await.expect("worker");
-        let finished = build::Entity::find_by_id(created.build_id)
-            .one(setup.service.database())
-            .await
-            .expect("build")
-            .expect("exists");
+        let finished = build_row(&setup, created.build_id).await;
         assert_eq!(finished.status.as_deref(), Some("FAILED"));
         let log = stored(
             &setup,
@@ -321,14 +314,7 @@ const CANCELED_LINE: &str = "marked as CANCELED due to being canceled from the R
 async fn a_queued_build_is_canceled_before_any_worker_runs_it() {
     for backend in backends() {
         let setup = setup(TestDatabase::create(backend).await).await;
-        let created = setup
-            .service
-            .create_build(
-                "default",
-                specification(&setup.channel, "hello-env", &["hello"]),
-            )
-            .await
-            .expect("create build");
+        let created = submit(&setup, "hello-env", &["hello"]).await;
         setup
             .service
             .cancel_build(created.build_id)
@@ -399,14 +385,7 @@ async fn a_building_build_is_canceled_and_its_worker_moves_on() {
             .await
             .expect("cancel");
 
-        let next = setup
-            .service
-            .create_build(
-                "default",
-                specification(&setup.channel, "next-env", &["hello"]),
-            )
-            .await
-            .expect("create build");
+        let next = submit(&setup, "next-env", &["hello"]).await;
         wait_for_status(&setup, next.build_id, "COMPLETED", Duration::from_secs(20)).await;
         assert!(
             canceled_at.elapsed() < Duration::from_secs(15),
@@ -504,23 +483,12 @@ async fn builds_can_be_made_current_rebuilt_and_deleted() {
             .await
             .expect("LOCKFILE is kept");
         assert!(!stored(&setup, &lockfile).await.is_empty());
-        let deleted = build::Entity::find_by_id(second)
-            .one(setup.service.database())
-            .await
-            .expect("build")
-            .expect("row kept");
+        let deleted = build_row(&setup, second).await;
         assert!(deleted.deleted_on.is_some());
         assert_eq!(deleted.size, Some(0));
 
         // A failed build cannot become current.
-        let broken = setup
-            .service
-            .create_build(
-                "default",
-                specification(&setup.channel, "life", &["conflict"]),
-            )
-            .await
-            .expect("broken");
+        let broken = submit(&setup, "life", &["conflict"]).await;
         setup.worker.run_until_idle().await.expect("worker");
         let refused = setup
             .service
@@ -559,14 +527,7 @@ async fn new_builds_are_refused_below_the_storage_threshold() {
 async fn a_lockfile_specification_reproduces_a_build() {
     for backend in backends() {
         let setup = setup(TestDatabase::create(backend).await).await;
-        let first = setup
-            .service
-            .create_build(
-                "default",
-                specification(&setup.channel, "locked", &["hello", "libhello=1"]),
-            )
-            .await
-            .expect("create build");
+        let first = submit(&setup, "locked", &["hello", "libhello=1"]).await;
         setup.worker.run_until_idle().await.expect("worker");
         let lockfile_key = artifact(&setup, first.build_id, "LOCKFILE")
             .await
@@ -736,14 +697,7 @@ async fn postgres_workers_start_new_jobs_without_waiting_for_the_poll() {
     let running = tokio::spawn(async move { worker.run(1, stopped).await });
     // Let the worker go idle (its first poll finds the periodic job only).
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let created = setup
-        .service
-        .create_build(
-            "default",
-            specification(&setup.channel, "notified", &["hello"]),
-        )
-        .await
-        .expect("create build");
+    let created = submit(&setup, "notified", &["hello"]).await;
     wait_for_status(
         &setup,
         created.build_id,
@@ -759,17 +713,9 @@ async fn postgres_workers_start_new_jobs_without_waiting_for_the_poll() {
 async fn a_build_path_over_255_characters_fails_with_status_info() {
     let setup = setup(TestDatabase::create(conda_store_test_support::Backend::Sqlite).await).await;
     let name = "n".repeat(240);
-    let created = setup
-        .service
-        .create_build("default", specification(&setup.channel, &name, &["hello"]))
-        .await
-        .expect("create build");
+    let created = submit(&setup, &name, &["hello"]).await;
     setup.worker.run_until_idle().await.expect("worker");
-    let row = build::Entity::find_by_id(created.build_id)
-        .one(setup.service.database())
-        .await
-        .expect("build")
-        .expect("exists");
+    let row = build_row(&setup, created.build_id).await;
     assert_eq!(row.status.as_deref(), Some("FAILED"));
     assert_eq!(
         row.status_info.as_deref(),
@@ -784,14 +730,7 @@ async fn concurrent_builds_leave_the_package_cache_intact() {
     let setup = setup(TestDatabase::create(conda_store_test_support::Backend::Sqlite).await).await;
     let mut ids = Vec::new();
     for number in 0..10 {
-        let created = setup
-            .service
-            .create_build(
-                "default",
-                specification(&setup.channel, &format!("shared-{number}"), &["hello"]),
-            )
-            .await
-            .expect("create build");
+        let created = submit(&setup, &format!("shared-{number}"), &["hello"]).await;
         ids.push(created.build_id);
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
