@@ -12,18 +12,12 @@ use conda_store_service::{BuildContext, InstalledPackage, Service};
 use rattler_conda_types::RepoDataRecord;
 use std::path::{Path, PathBuf};
 
-/// A failure, and the `status_info` to show for it, if any.
-struct Failure {
-    message: String,
-    status_info: Option<String>,
-}
+/// Why a build failed: the last line of its log and its `status_info`.
+struct Failure(String);
 
 impl<E: std::fmt::Display> From<E> for Failure {
     fn from(error: E) -> Self {
-        Self {
-            message: error.to_string(),
-            status_info: None,
-        }
+        Self(error.to_string())
     }
 }
 
@@ -41,11 +35,10 @@ pub async fn run(service: &Service, engine: &Engine, build_id: i32) {
         tracing::info!("build {build_id} is {status}; nothing to do");
         return;
     }
-    if let Err(failure) = build(service, engine, &context).await {
-        let _ = service.append_log(&context, &failure.message).await;
-        let info = failure.status_info.or(Some(failure.message));
+    if let Err(Failure(message)) = build(service, engine, &context).await {
+        let _ = service.append_log(&context, &message).await;
         if let Err(error) = service
-            .mark_build_finished(build_id, BuildStatus::Failed, info)
+            .mark_build_finished(build_id, BuildStatus::Failed, Some(message))
             .await
         {
             tracing::error!("build {build_id}: cannot record the failure: {error}");
@@ -55,10 +48,7 @@ pub async fn run(service: &Service, engine: &Engine, build_id: i32) {
 
 async fn build(service: &Service, engine: &Engine, context: &BuildContext) -> Result<(), Failure> {
     service.mark_build_started(context).await?;
-    let prefix = context.build_path(service).map_err(|message| Failure {
-        status_info: Some(message.clone()),
-        message,
-    })?;
+    let prefix = context.build_path(service).map_err(Failure)?;
     let started = chrono::Utc::now().naive_utc();
     service
         .append_log(
