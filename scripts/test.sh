@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on SQLite, PostgreSQL and MariaDB.
-# Starts (and if needed installs) the database servers first; see scripts/test-services.sh.
+# Starts (and if needed installs) the database servers first (scripts/test-services.sh)
+# and the Python tools the tests drive, such as uv (scripts/test-tools.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/test-services.sh)"
+eval "$(scripts/test-tools.sh)"
 if ! command -v cargo-nextest >/dev/null; then
     cargo install --locked cargo-nextest
 fi

@@ -62,6 +62,20 @@ pub enum BuildError {
         /// What went wrong.
         reason: String,
     },
+    /// The specification has pip dependencies but no uv executable was found.
+    #[error(
+        "the specification has pip dependencies, but uv was not found (looked for `{command}`): install the `uv` PyPI package or set `uv_command`"
+    )]
+    UvMissing {
+        /// The command looked for.
+        command: String,
+    },
+    /// Resolving or installing pip dependencies failed.
+    #[error("pip dependencies: {reason}")]
+    Pip {
+        /// What went wrong (uv's own message when uv failed).
+        reason: String,
+    },
     /// A lockfile could not be written or read.
     #[error("lockfile: {0}")]
     Lockfile(String),

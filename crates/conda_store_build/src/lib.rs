@@ -8,13 +8,17 @@
 //! builds needing the same package wait for one download) and hardlinks it into
 //! prefixes.
 
+mod channel_index;
 mod error;
 mod lock;
 mod pack;
+mod pip;
 
+pub use channel_index::ChannelRepodata;
 pub use error::BuildError;
 pub use lock::Lock;
 pub use pack::conda_pack;
+pub use pip::{PypiPackage, Uv, python_executable};
 
 use conda_store_core::specification::parse_match_spec;
 use rattler::install::Installer;
@@ -64,6 +68,11 @@ impl Engine {
             package_cache,
             cache_directory: cache_directory.to_owned(),
         }
+    }
+
+    /// The cache directory this engine was made with.
+    pub fn cache_directory(&self) -> &Path {
+        &self.cache_directory
     }
 
     /// The package cache directory (`{cache}/pkgs`).

@@ -2,19 +2,25 @@
 //! format conda-store stores and serves, as JSON text).
 
 use crate::error::BuildError;
+use crate::pip::PypiPackage;
 use rattler_conda_types::{RepoDataRecord, Subdir};
 use rattler_lock::conda_lock::{ExportOptions, ImportOptions};
-use rattler_lock::{CondaPackageData, LockFile, PlatformData, UrlOrPath};
+use rattler_lock::{
+    CondaPackageData, LockFile, PackageHashes, PlatformData, PypiDistributionData, PypiPackageData,
+    UrlOrPath, Verbatim,
+};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
 const ENVIRONMENT: &str = "default";
 
-/// The packages chosen for each platform, and the channels they came from.
+/// The packages chosen for each platform (conda records, then pip distributions),
+/// and the channels they came from.
 #[derive(Debug, Clone)]
 pub struct Lock {
     channels: Vec<String>,
     platforms: BTreeMap<String, Vec<RepoDataRecord>>,
+    pypi: BTreeMap<String, Vec<PypiPackage>>,
 }
 
 impl Lock {
@@ -23,12 +29,32 @@ impl Lock {
         Self {
             channels,
             platforms,
+            pypi: BTreeMap::new(),
         }
     }
 
     /// The records chosen for `platform`.
     pub fn records(&self, platform: &str) -> Option<&[RepoDataRecord]> {
         self.platforms.get(platform).map(Vec::as_slice)
+    }
+
+    /// The pip distributions pinned for `platform` (none when it has no pip
+    /// dependencies).
+    pub fn pypi_packages(&self, platform: &str) -> &[PypiPackage] {
+        self.pypi.get(platform).map_or(&[], Vec::as_slice)
+    }
+
+    /// Pins the pip distributions of `platform`.
+    pub fn set_pypi_packages(&mut self, platform: &str, packages: Vec<PypiPackage>) {
+        self.pypi.insert(platform.to_owned(), packages);
+    }
+
+    /// The version of the `python` package locked for `platform`, if any.
+    pub fn python_version(&self, platform: &str) -> Option<String> {
+        self.records(platform)?
+            .iter()
+            .find(|record| record.package_record.name.as_normalized() == "python")
+            .map(|record| record.package_record.version.to_string())
     }
 
     /// The channel URLs of this lock.
@@ -72,6 +98,13 @@ impl Lock {
                     .map_err(|error| failed(&error))?;
             }
         }
+        for (platform, packages) in &self.pypi {
+            for package in packages {
+                builder
+                    .add_pypi_package(ENVIRONMENT, platform.as_str(), distribution(package)?)
+                    .map_err(|error| failed(&error))?;
+            }
+        }
         let lock = builder.finish();
         let environment = lock
             .default_environment()
@@ -108,16 +141,76 @@ impl Lock {
             .map(|channel| channel.url.clone())
             .collect();
         let mut platforms = BTreeMap::new();
+        let mut pypi_by_platform = BTreeMap::new();
         for platform in environment.platforms() {
             let records = environment
                 .conda_repodata_records(platform)
                 .map_err(|error| failed(&error))?
                 .unwrap_or_default();
+            let pypi = environment
+                .pypi_packages(platform)
+                .into_iter()
+                .flatten()
+                .filter_map(|package| match package {
+                    PypiPackageData::Distribution(data) => Some(pypi_package(data)),
+                    PypiPackageData::Source(_) => None,
+                })
+                .collect();
             platforms.insert(platform.name().to_string(), records);
+            pypi_by_platform.insert(platform.name().to_string(), pypi);
         }
         Ok(Self {
             channels,
             platforms,
+            pypi: pypi_by_platform,
         })
+    }
+}
+
+/// A pinned pip distribution in rattler's lock model.
+fn distribution(package: &PypiPackage) -> Result<PypiPackageData, BuildError> {
+    let failed = |what: &str, error: &dyn std::fmt::Display| {
+        BuildError::Lockfile(format!("pip package {}: {what}: {error}", package.name))
+    };
+    let url = url::Url::parse(&package.url).map_err(|error| failed("url", &error))?;
+    let sha256 = match &package.sha256 {
+        Some(hex) => Some(
+            rattler_digest::parse_digest_from_hex::<rattler_digest::Sha256>(hex)
+                .ok_or_else(|| failed("sha256", &hex))?,
+        ),
+        None => None,
+    };
+    Ok(PypiDistributionData {
+        name: package
+            .name
+            .parse()
+            .map_err(|error| failed("name", &error))?,
+        version: package
+            .version
+            .parse()
+            .map_err(|error| failed("version", &error))?,
+        location: Verbatim::new_with_given(UrlOrPath::Url(url), package.url.clone()),
+        index_url: None,
+        hash: PackageHashes::from_hashes(None, sha256),
+        requires_dist: Vec::new(),
+        requires_python: None,
+    }
+    .into())
+}
+
+/// A pip distribution read from a lockfile.
+fn pypi_package(data: &PypiDistributionData) -> PypiPackage {
+    PypiPackage {
+        name: data.name.to_string(),
+        version: data.version.to_string(),
+        url: data
+            .location
+            .given()
+            .map_or_else(|| data.location.to_string(), str::to_owned),
+        sha256: data
+            .hash
+            .as_ref()
+            .and_then(PackageHashes::sha256)
+            .map(|hash| hash.iter().map(|byte| format!("{byte:02x}")).collect()),
     }
 }

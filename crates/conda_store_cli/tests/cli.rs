@@ -357,6 +357,8 @@ fn standalone_migrates_the_embedded_database_and_serves_the_status_route() {
     let mut child = Command::new(BINARY)
         .env("HOME", home.path())
         .env("XDG_DATA_HOME", &data)
+        // No channel index: the test must not reach the network.
+        .env("CONDA_STORE_CONDA_INDEXED_CHANNELS", "[]")
         .args(["standalone", "--port", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

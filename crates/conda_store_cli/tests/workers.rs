@@ -63,6 +63,8 @@ async fn deployment(database: TestDatabase) -> Deployment {
 fn start_worker(deployment: &Deployment, concurrency: usize) -> Child {
     Command::new(BINARY)
         .env_remove("CONDA_STORE_DATABASE_URL")
+        // No channel index: the test must not reach the network.
+        .env("CONDA_STORE_CONDA_INDEXED_CHANNELS", "[]")
         .args(["--database-url", &deployment.database.url])
         .arg("--data-directory")
         .arg(&deployment.data)

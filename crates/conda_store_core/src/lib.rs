@@ -3,12 +3,14 @@
 //! This crate does no IO: callers read files and environment variables and hand the
 //! text to it. Everything here can be unit-tested without a database or a network.
 
+pub mod authorization;
 pub mod build_key;
 pub mod canonical;
 pub mod domain;
 pub mod lockfile_specification;
 pub mod settings;
 pub mod specification;
+pub mod token;
 
 /// The version of this conda-store implementation, as reported by `GET /api/v1/`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -9,6 +9,7 @@
 use crate::domain::BuildArtifactType;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -108,6 +109,27 @@ pub struct Settings {
     pub enable_metrics: bool,
     /// Origins allowed by CORS.
     pub cors_allow_origins: Vec<String>,
+    /// The password of the default login (`DummyAuthentication.password`): any user
+    /// name logs in with it; empty accepts any password.
+    pub password: String,
+    /// The secret that signs tokens, cookies and artifact links
+    /// (`AuthenticationBackend.secret`). Unset: one is generated on first start and
+    /// kept in the database, so tokens survive restarts and replicas agree.
+    pub secret: Option<String>,
+    /// Fixed tokens for service accounts: token text → `{primary_namespace,
+    /// role_bindings, exp}` (`AuthenticationBackend.predefined_tokens`).
+    pub predefined_tokens: BTreeMap<String, Value>,
+    /// Which role-mapping table grants database bindings: 1 or 2
+    /// (`RBACAuthorizationBackend.role_mappings_version`).
+    pub role_mappings_version: u8,
+    /// Role bindings of every logged-in user (ARN pattern → roles).
+    pub authenticated_role_bindings: BTreeMap<String, Vec<String>>,
+    /// Role bindings of anonymous callers (ARN pattern → roles).
+    pub unauthenticated_role_bindings: BTreeMap<String, Vec<String>>,
+    /// The login cookie's domain (`Authentication.cookie_domain`).
+    pub cookie_domain: Option<String>,
+    /// How long signed artifact links stay valid, in seconds.
+    pub artifact_link_lifetime: u64,
 }
 
 impl Default for Settings {
@@ -167,6 +189,20 @@ impl Default for Settings {
             enable_api: true,
             enable_metrics: true,
             cors_allow_origins: Vec::new(),
+            password: "password".to_owned(),
+            secret: None,
+            predefined_tokens: BTreeMap::new(),
+            role_mappings_version: 1,
+            authenticated_role_bindings: BTreeMap::from([
+                ("default/*".to_owned(), vec!["viewer".to_owned()]),
+                ("filesystem/*".to_owned(), vec!["viewer".to_owned()]),
+            ]),
+            unauthenticated_role_bindings: BTreeMap::from([(
+                "default/*".to_owned(),
+                vec!["viewer".to_owned()],
+            )]),
+            cookie_domain: None,
+            artifact_link_lifetime: 600,
         }
     }
 }

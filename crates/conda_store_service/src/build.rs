@@ -1,22 +1,24 @@
 //! The build lifecycle as the worker reports it: started, log lines, artifacts,
 //! installed packages, completed, failed, canceled.
 
-use crate::{Service, ServiceError, insert_unless_exists};
+use crate::{PackageBuild, Service, ServiceError, SettingsLevel, insert_unless_exists};
 use chrono::Utc;
 use conda_store_core::build_key::{BuildKeyParts, artifact_key};
 use conda_store_core::domain::{BuildArtifactType, BuildStatus};
+use conda_store_core::settings::Settings;
 use conda_store_db::entity::{
     build, build_artifact, build_conda_package_build, conda_channel, conda_package,
     conda_package_build, environment, namespace, specification,
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Longest build path the Python conda-store accepts.
 pub const MAX_BUILD_PATH: usize = 255;
 
 /// Everything a worker needs to know about a build.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct BuildContext {
     /// The build row.
     pub build: build::Model,
@@ -28,39 +30,21 @@ pub struct BuildContext {
     pub namespace: String,
     /// The build key (names the prefix and the artifacts).
     pub key: String,
+    /// The settings in effect for its environment (deployment, then the runtime
+    /// settings of the deployment, the namespace and the environment).
+    pub settings: Settings,
+    /// Whether this context has recorded the LOGS artifact row, so appending a log
+    /// line costs no database round trip after the first.
+    logs_recorded: AtomicBool,
 }
 
-/// One conda package installed in a build, as recorded in the package tables.
+/// One conda package installed in a build: its channel and package build.
 #[derive(Debug, Clone)]
 pub struct InstalledPackage {
     /// The channel URL it came from.
     pub channel: String,
-    /// Package name.
-    pub name: String,
-    /// Version.
-    pub version: String,
-    /// Build string.
-    pub build: String,
-    /// Build number.
-    pub build_number: i32,
-    /// `depends` of its repodata record.
-    pub depends: Vec<String>,
-    /// `constrains` of its repodata record.
-    pub constrains: Vec<String>,
-    /// md5 of the archive (hex).
-    pub md5: String,
-    /// sha256 of the archive (hex).
-    pub sha256: String,
-    /// Archive size in bytes.
-    pub size: i64,
-    /// Its subdir.
-    pub subdir: String,
-    /// Build timestamp (milliseconds), if known.
-    pub timestamp: Option<i64>,
-    /// License, if known.
-    pub license: Option<String>,
-    /// License family, if known.
-    pub license_family: Option<String>,
+    /// The package build.
+    pub build: PackageBuild,
 }
 
 impl BuildContext {
@@ -130,12 +114,17 @@ impl Service {
         }
         .key()
         .map_err(|error| ServiceError::Internal(error.to_string()))?;
+        let settings = self
+            .effective_settings(SettingsLevel::Environment(&namespace, &environment.name))
+            .await?;
         Ok(BuildContext {
             build,
             specification,
             environment,
             namespace,
             key,
+            settings,
+            logs_recorded: AtomicBool::new(false),
         })
     }
 
@@ -154,7 +143,8 @@ impl Service {
         Ok(())
     }
 
-    /// Appends `text` to the build log (creating the LOGS artifact row on first use).
+    /// Appends `text` to the build log, creating the LOGS artifact row on the
+    /// context's first line.
     pub async fn append_log(&self, context: &BuildContext, text: &str) -> Result<(), ServiceError> {
         let Some(key) = context.artifact_key(BuildArtifactType::Logs) else {
             return Ok(());
@@ -164,8 +154,13 @@ impl Service {
             line.push('\n');
         }
         self.storage.append(&key, line.as_bytes()).await?;
+        if context.logs_recorded.load(Ordering::Acquire) {
+            return Ok(());
+        }
         self.ensure_artifact(context.build.id, BuildArtifactType::Logs, &key)
-            .await
+            .await?;
+        context.logs_recorded.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Stores `bytes` as an artifact of the build and records it.
@@ -326,7 +321,8 @@ impl Service {
     }
 }
 
-async fn ensure_channel<C: ConnectionTrait>(
+/// The id of the `conda_channel` row named `url`, created when missing.
+pub(crate) async fn ensure_channel<C: ConnectionTrait>(
     connection: &C,
     url: &str,
 ) -> Result<i32, ServiceError> {
@@ -348,6 +344,7 @@ async fn ensure_package_build<C: ConnectionTrait>(
     package: &InstalledPackage,
 ) -> Result<i32, ServiceError> {
     let channel_id = ensure_channel(connection, &package.channel).await?;
+    let package = &package.build;
     let row = conda_package::ActiveModel {
         channel_id: Set(Some(channel_id)),
         name: Set(package.name.clone()),

@@ -7,14 +7,25 @@
 //! packages, completed, failed, canceled).
 
 mod build;
+mod channel_index;
 mod error;
 mod lifecycle;
+mod namespaces;
 mod periodic;
+mod query;
+mod runtime_settings;
+pub mod views;
 
 pub use build::{BuildContext, InstalledPackage};
+pub use channel_index::{CHANNEL_INDEX_PREFIX, ChannelIndexOutcome, PackageBuild};
 pub use error::ServiceError;
 pub use lifecycle::{DELETE_BUILD_JOB, DELETE_ENVIRONMENT_JOB, DELETE_NAMESPACE_JOB};
+pub use namespaces::RoleMappingsVersion;
 pub use periodic::disk_usage;
+pub use query::{
+    BuildFilter, EnvironmentFilter, Listing, LocatedBuild, PackageFilter, Page, Visibility,
+};
+pub use runtime_settings::{RUNTIME_SETTINGS, SETTINGS_PREFIX, SettingsLevel};
 
 use chrono::Utc;
 use conda_store_core::lockfile_specification::Specification;
@@ -42,6 +53,7 @@ pub struct Service {
     settings: Arc<Settings>,
     storage: Arc<dyn Storage>,
     store_directory: PathBuf,
+    jobs_announced: Arc<tokio::sync::Notify>,
 }
 
 /// What registering a specification created.
@@ -66,7 +78,20 @@ impl Service {
             settings,
             storage,
             store_directory,
+            jobs_announced: Arc::default(),
         }
+    }
+
+    /// Woken whenever this service queued a job, so in-process workers start it at
+    /// once instead of at their next poll (other processes learn of jobs by polling,
+    /// or by PostgreSQL notifications).
+    pub fn jobs_announced(&self) -> &tokio::sync::Notify {
+        &self.jobs_announced
+    }
+
+    /// Wakes this process's idle workers: call after committing a new job.
+    fn announce_jobs(&self) {
+        self.jobs_announced.notify_waiters();
     }
 
     /// The database pool.
@@ -94,10 +119,16 @@ impl Service {
         namespace_name: &str,
         specification: Specification,
     ) -> Result<BuildCreated, ServiceError> {
+        let settings = self
+            .effective_settings(SettingsLevel::Environment(
+                namespace_name,
+                specification.name(),
+            ))
+            .await?;
         let specification = match specification {
-            Specification::Conda(conda) => Specification::Conda(
-                conda_store_core::specification::validate(conda, &self.settings)?,
-            ),
+            Specification::Conda(conda) => {
+                Specification::Conda(conda_store_core::specification::validate(conda, &settings)?)
+            }
             lockfile => lockfile,
         };
         self.check_free_space()?;
@@ -124,6 +155,7 @@ impl Service {
         }
         queue::enqueue(&transaction, build_job(build_id)).await?;
         transaction.commit().await?;
+        self.announce_jobs();
         Ok(BuildCreated {
             build_id,
             environment_id,

@@ -116,6 +116,7 @@ impl Service {
         .await?;
         queue::enqueue(&transaction, build_job(created.id)).await?;
         transaction.commit().await?;
+        self.announce_jobs();
         Ok(created.id)
     }
 
@@ -162,6 +163,7 @@ impl Service {
         )
         .await?;
         transaction.commit().await?;
+        self.announce_jobs();
         Ok(())
     }
 
@@ -267,6 +269,7 @@ impl Service {
         )
         .await?;
         transaction.commit().await?;
+        self.announce_jobs();
         Ok(())
     }
 
@@ -303,6 +306,7 @@ impl Service {
         )
         .await?;
         transaction.commit().await?;
+        self.announce_jobs();
         Ok(())
     }
 

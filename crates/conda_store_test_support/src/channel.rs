@@ -30,6 +30,8 @@ pub struct TestFile {
     pub placeholder: Option<FileMode>,
     /// Whether it is executable.
     pub executable: bool,
+    /// For a symbolic link: where it points (then `content` is unused).
+    pub link_target: Option<String>,
 }
 
 impl TestFile {
@@ -40,6 +42,18 @@ impl TestFile {
             content: content.as_bytes().to_vec(),
             placeholder: None,
             executable: false,
+            link_target: None,
+        }
+    }
+
+    /// A symbolic link to `target` (absolute, or relative to the link's folder).
+    pub fn symlink(path: &str, target: &str) -> Self {
+        Self {
+            path: path.to_owned(),
+            content: Vec::new(),
+            placeholder: None,
+            executable: false,
+            link_target: Some(target.to_owned()),
         }
     }
 
@@ -51,6 +65,7 @@ impl TestFile {
             content: format!("#!/bin/sh\n{}", body.replace("{prefix}", PLACEHOLDER)).into_bytes(),
             placeholder: Some(FileMode::Text),
             executable: true,
+            link_target: None,
         }
     }
 
@@ -66,6 +81,7 @@ impl TestFile {
             content,
             placeholder: Some(FileMode::Binary),
             executable: false,
+            link_target: None,
         }
     }
 }
@@ -180,6 +196,41 @@ pub fn standard_packages() -> Vec<TestPackage> {
     ]
 }
 
+/// A `python` package made from this machine's Python 3: a venv-style prefix
+/// (`bin/python` links to the real interpreter, `pyvenv.cfg` names its home), so the
+/// installed environment has its own `site-packages` for pip tests. Its version is
+/// the machine's Python version.
+pub fn python_package() -> TestPackage {
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import os, sys; print(os.path.realpath(sys.executable)); print('%d.%d.%d' % sys.version_info[:3])",
+        ])
+        .output()
+        .expect("python3 must be on PATH for pip tests");
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    let mut lines = text.lines();
+    let executable = lines.next().expect("python3 path").to_owned();
+    let version = lines.next().expect("python3 version").to_owned();
+    let home = Path::new(&executable)
+        .parent()
+        .expect("python3 folder")
+        .display()
+        .to_string();
+    let short_version: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
+    TestPackage::new("python", &version)
+        .file(TestFile::symlink("bin/python", &executable))
+        .file(TestFile::symlink("bin/python3", "python"))
+        .file(TestFile::data(
+            "pyvenv.cfg",
+            &format!("home = {home}\ninclude-system-site-packages = false\nversion = {version}\n"),
+        ))
+        .file(TestFile::data(
+            &format!("lib/python{short_version}/site-packages/README.txt"),
+            "pip packages are installed here\n",
+        ))
+}
+
 /// A channel on disk.
 #[derive(Debug, Clone)]
 pub struct TestChannel {
@@ -238,6 +289,19 @@ fn write_package(package: &TestPackage, channel: &Path, staging: &Path) {
     for file in &package.files {
         let path = base.join(&file.path);
         fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+        if let Some(target) = &file.link_target {
+            std::os::unix::fs::symlink(target, &path).expect("symlink");
+            entries.push(PathsEntry {
+                relative_path: PathBuf::from(&file.path),
+                no_link: false,
+                path_type: PathType::SoftLink,
+                prefix_placeholder: None,
+                sha256: None,
+                size_in_bytes: None,
+            });
+            paths.push(path);
+            continue;
+        }
         fs::write(&path, &file.content).expect("write file");
         if file.executable {
             fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod");

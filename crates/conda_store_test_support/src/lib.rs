@@ -10,6 +10,7 @@
 
 pub mod channel;
 pub mod http;
+pub mod pypi;
 
 use conda_store_db::{DatabaseConnection, DatabaseUrl, PoolSize, connect};
 use sea_orm::ConnectionTrait;

@@ -1,9 +1,11 @@
 //! One build, start to finish: solve every platform, store the lockfile, install the
-//! current platform into the build path, point the environment symlink at it, record
-//! the packages and the size. Every failure ends the build FAILED with the reason at
+//! current platform into the build path, resolve and install pip dependencies with uv
+//! (then store the lockfile again, with them), point the environment symlink at it,
+//! record the packages and the size. Every failure ends the build FAILED with the reason at
 //! the end of its log.
 
-use conda_store_build::{Engine, Lock, SolveRequest};
+use crate::channel_index::package_build;
+use conda_store_build::{Engine, Lock, PypiPackage, SolveRequest, Uv, python_executable};
 use conda_store_core::domain::{BuildArtifactType, BuildStatus};
 use conda_store_core::lockfile_specification::LockfileSpecification;
 use conda_store_core::settings::current_platform;
@@ -11,6 +13,7 @@ use conda_store_core::specification::{CondaSpecification, Variable, normalize_ch
 use conda_store_service::{BuildContext, InstalledPackage, Service};
 use rattler_conda_types::RepoDataRecord;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Why a build failed: the last line of its log and its `status_info`.
 struct Failure(String);
@@ -56,33 +59,48 @@ async fn build(service: &Service, engine: &Engine, context: &BuildContext) -> Re
             &format!("starting build of conda environment {started} UTC"),
         )
         .await?;
-    let lock = if context.specification.is_lockfile {
-        let specification = LockfileSpecification::from_value(&context.specification.spec)?;
-        service
-            .append_log(
-                context,
-                "installing the packages of the specification's lockfile, without solving",
-            )
-            .await?;
-        Lock::from_conda_lock(&specification.lockfile_text())?
-    } else {
-        solve(service, engine, context).await?
-    };
-    let lockfile = lock.to_conda_lock_json()?;
-    service
-        .store_artifact(context, BuildArtifactType::Lockfile, lockfile.as_bytes())
-        .await?;
     let platform = current_platform();
+    let (mut lock, requirements, uv) = if context.specification.is_lockfile {
+        let lock = read_lockfile(service, context).await?;
+        let uv = match lock.pypi_packages(platform) {
+            [] => None,
+            _ => Some(locate_uv(service, engine)?),
+        };
+        (lock, Vec::new(), uv)
+    } else {
+        let specification = CondaSpecification::from_value(&context.specification.spec)?;
+        let requirements: Vec<String> = specification
+            .pip_dependencies()
+            .map(str::to_owned)
+            .collect();
+        // Before solving, so a missing uv fails the build at once.
+        let uv = match requirements.as_slice() {
+            [] => None,
+            _ => Some(locate_uv(service, engine)?),
+        };
+        let lock = solve(service, engine, context, &specification).await?;
+        (lock, requirements, uv)
+    };
+    store_lockfile(service, context, &lock).await?;
     let records = lock
         .records(platform)
         .ok_or_else(|| Failure::from(format!("the lock has no {platform} packages")))?
         .to_vec();
     install(service, engine, context, &prefix, platform, &records).await?;
+    if let Some(uv) = &uv {
+        let python = python_executable(&prefix, platform);
+        if !requirements.is_empty() {
+            pin_pip_packages(service, context, uv, &python, &requirements, &mut lock).await?;
+            store_lockfile(service, context, &lock).await?;
+        }
+        install_pip_packages(service, context, uv, &python, lock.pypi_packages(platform)).await?;
+    }
+    service.point_environment_symlink(context, &prefix).await?;
     service
         .record_packages(context.build.id, &installed_packages(&records))
         .await?;
-    if service
-        .settings()
+    if context
+        .settings
         .build_artifacts
         .contains(&BuildArtifactType::Yaml)
     {
@@ -90,14 +108,15 @@ async fn build(service: &Service, engine: &Engine, context: &BuildContext) -> Re
             &context.environment.name,
             lock.channels(),
             &records,
+            lock.pypi_packages(platform),
             &prefix,
         )?;
         service
             .store_artifact(context, BuildArtifactType::Yaml, export.as_bytes())
             .await?;
     }
-    if service
-        .settings()
+    if context
+        .settings
         .build_artifacts
         .contains(&BuildArtifactType::CondaPack)
     {
@@ -140,19 +159,100 @@ async fn store_conda_pack(
     result
 }
 
+/// The lock of a lockfile specification, installed as it is, without solving.
+async fn read_lockfile(service: &Service, context: &BuildContext) -> Result<Lock, Failure> {
+    let specification = LockfileSpecification::from_value(&context.specification.spec)?;
+    service
+        .append_log(
+            context,
+            "installing the packages of the specification's lockfile, without solving",
+        )
+        .await?;
+    Ok(Lock::from_conda_lock(&specification.lockfile_text())?)
+}
+
+/// Stores the lock as the LOCKFILE artifact (again, once pip packages are pinned).
+async fn store_lockfile(
+    service: &Service,
+    context: &BuildContext,
+    lock: &Lock,
+) -> Result<(), Failure> {
+    let lockfile = lock.to_conda_lock_json()?;
+    service
+        .store_artifact(context, BuildArtifactType::Lockfile, lockfile.as_bytes())
+        .await?;
+    Ok(())
+}
+
+/// uv, as the `uv_command` setting or `PATH` gives it, with its cache beside the
+/// package cache.
+fn locate_uv(service: &Service, engine: &Engine) -> Result<Uv, Failure> {
+    Ok(Uv::locate(
+        service.settings().uv_command.as_deref(),
+        &engine.cache_directory().join("uv"),
+    )?)
+}
+
+/// Pins the pip requirements for every platform of the lock, resolving with the
+/// environment's own interpreter for that platform's python version.
+async fn pin_pip_packages(
+    service: &Service,
+    context: &BuildContext,
+    uv: &Uv,
+    python: &Path,
+    requirements: &[String],
+    lock: &mut Lock,
+) -> Result<(), Failure> {
+    let platforms: Vec<String> = lock.platforms().map(str::to_owned).collect();
+    for platform in platforms {
+        let version = lock.python_version(&platform).ok_or_else(|| {
+            Failure::from(format!(
+                "pip dependencies need python among the conda dependencies, and the {platform} solution has none"
+            ))
+        })?;
+        service
+            .append_log(
+                context,
+                &format!("resolving pip dependencies for {platform} (python {version}) with uv"),
+            )
+            .await?;
+        let packages = uv
+            .resolve(python, requirements, &platform, &version)
+            .await?;
+        lock.set_pypi_packages(&platform, packages);
+    }
+    Ok(())
+}
+
+/// Installs the pinned pip distributions into the environment.
+async fn install_pip_packages(
+    service: &Service,
+    context: &BuildContext,
+    uv: &Uv,
+    python: &Path,
+    packages: &[PypiPackage],
+) -> Result<(), Failure> {
+    let names: Vec<String> = packages
+        .iter()
+        .map(|package| format!("{}=={}", package.name, package.version))
+        .collect();
+    service
+        .append_log(
+            context,
+            &format!("installing pip packages with uv: {}", names.join(", ")),
+        )
+        .await?;
+    Ok(uv.install(python, packages).await?)
+}
+
 /// Solves an `environment.yaml` specification for every solve platform.
 async fn solve(
     service: &Service,
     engine: &Engine,
     context: &BuildContext,
+    specification: &CondaSpecification,
 ) -> Result<Lock, Failure> {
-    let specification = CondaSpecification::from_value(&context.specification.spec)?;
-    if specification.pip_dependencies().next().is_some() {
-        return Err(Failure::from(
-            "pip dependencies are not supported by this conda-store-server yet",
-        ));
-    }
-    let request = solve_request(service, &specification);
+    let request = solve_request(context, specification);
     service
         .append_log(
             context,
@@ -164,7 +264,15 @@ async fn solve(
             ),
         )
         .await?;
-    Ok(engine.lock(&request).await?)
+    let started = Instant::now();
+    let lock = engine.lock(&request).await?;
+    service
+        .append_log(
+            context,
+            &format!("solved in {:.1} ms", milliseconds(started.elapsed())),
+        )
+        .await?;
+    Ok(lock)
 }
 
 async fn install(
@@ -188,16 +296,22 @@ async fn install(
     if let Some(parent) = prefix.parent() {
         tokio::fs::create_dir_all(parent).await?;
     }
+    let started = Instant::now();
     engine.install(prefix, platform, records.to_vec()).await?;
-    service.point_environment_symlink(context, prefix).await?;
+    service
+        .append_log(
+            context,
+            &format!("installed in {:.1} ms", milliseconds(started.elapsed())),
+        )
+        .await?;
     Ok(())
 }
 
 /// The solve request of a specification: channels normalised with the channel alias
 /// (default channels when it names none), its conda dependencies, the solve platforms
 /// and `CONDA_OVERRIDE_CUDA` from its variables.
-fn solve_request(service: &Service, specification: &CondaSpecification) -> SolveRequest {
-    let settings = service.settings();
+fn solve_request(context: &BuildContext, specification: &CondaSpecification) -> SolveRequest {
+    let settings = &context.settings;
     let channels = if specification.channels.is_empty() {
         &settings.conda_default_channels
     } else {
@@ -229,7 +343,6 @@ fn installed_packages(records: &[RepoDataRecord]) -> Vec<InstalledPackage> {
     records
         .iter()
         .map(|record| {
-            let package = &record.package_record;
             let channel = record.channel.clone().unwrap_or_else(|| {
                 let url = record.url.as_str();
                 // {channel}/{subdir}/{file}
@@ -237,35 +350,20 @@ fn installed_packages(records: &[RepoDataRecord]) -> Vec<InstalledPackage> {
             });
             InstalledPackage {
                 channel,
-                name: package.name.as_normalized().to_owned(),
-                version: package.version.to_string(),
-                build: package.build.to_string(),
-                build_number: i32::try_from(package.build_number).unwrap_or(i32::MAX),
-                depends: package.depends.clone(),
-                constrains: package.constrains.clone(),
-                md5: package.md5.map(|hash| hex(&hash)).unwrap_or_default(),
-                sha256: package.sha256.map(|hash| hex(&hash)).unwrap_or_default(),
-                size: package
-                    .size
-                    .and_then(|size| i64::try_from(size).ok())
-                    .unwrap_or(-1),
-                subdir: package.subdir.clone(),
-                timestamp: package
-                    .timestamp
-                    .map(|timestamp| timestamp.timestamp_millis()),
-                license: package.license.clone(),
-                license_family: package.license_family.clone(),
+                build: package_build(&record.package_record),
             }
         })
         .collect()
 }
 
 /// The pinned `environment.yaml` of an installed environment, as `conda env export`
-/// writes it: every package as `name=version=build`.
+/// writes it: every conda package as `name=version=build`, then the pip packages as
+/// `name==version` in a `pip:` entry.
 fn environment_export(
     name: &str,
     channels: &[String],
     records: &[RepoDataRecord],
+    pypi_packages: &[PypiPackage],
     prefix: &Path,
 ) -> Result<String, Failure> {
     let mut dependencies: Vec<String> = records
@@ -281,6 +379,17 @@ fn environment_export(
         })
         .collect();
     dependencies.sort();
+    let mut dependencies: Vec<serde_json::Value> = dependencies
+        .into_iter()
+        .map(serde_json::Value::from)
+        .collect();
+    if !pypi_packages.is_empty() {
+        let pip: Vec<String> = pypi_packages
+            .iter()
+            .map(|package| format!("{}=={}", package.name, package.version))
+            .collect();
+        dependencies.push(serde_json::json!({ "pip": pip }));
+    }
     let document = serde_json::json!({
         "name": name,
         "channels": channels,
@@ -290,8 +399,8 @@ fn environment_export(
     Ok(serde_yaml::to_string(&document)?)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+fn milliseconds(duration: std::time::Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
 }
 
 /// Bytes of the prefix, hardlinks counted once.

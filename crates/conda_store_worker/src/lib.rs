@@ -7,6 +7,9 @@
 //! before claiming; when a build job's attempts are spent its build is marked FAILED.
 
 mod build;
+mod channel_index;
+
+pub use channel_index::{IndexResult, SubdirIndexed, channel_packages};
 
 use conda_store_build::Engine;
 use conda_store_core::domain::BuildStatus;
@@ -91,6 +94,7 @@ impl Worker {
                         tokio::select! {
                             _ = tokio::time::sleep(worker.options.poll_interval) => {}
                             _ = wake.notified() => {}
+                            _ = worker.service.jobs_announced().notified() => {}
                             _ = shutdown.changed() => return,
                         }
                     }
@@ -121,7 +125,10 @@ impl Worker {
     /// of workers can call this at start).
     pub async fn schedule_periodic_jobs(&self) -> Result<(), String> {
         for (kind, _) in PERIODIC_JOBS {
-            if kind == WATCH_PATHS_JOB && self.service.settings().watch_paths.is_empty() {
+            let settings = self.service.settings();
+            if (kind == WATCH_PATHS_JOB && settings.watch_paths.is_empty())
+                || (kind == UPDATE_CONDA_CHANNELS_JOB && settings.conda_indexed_channels.is_empty())
+            {
                 continue;
             }
             queue::enqueue(self.service.database(), periodic_job(kind, Duration::ZERO))
@@ -253,6 +260,7 @@ impl Worker {
                 .await
                 .map(|_| ())
                 .map_err(|error| error.to_string()),
+            UPDATE_CONDA_CHANNELS_JOB => self.update_conda_channels_job().await,
             DELETE_ENVIRONMENT_JOB => {
                 let id = payload_id(claimed, "environment_id")?;
                 self.service
@@ -318,10 +326,15 @@ pub const STORAGE_METRICS_JOB: &str = "update_storage_metrics";
 /// Registers the specifications found in `watch_paths`.
 pub const WATCH_PATHS_JOB: &str = "watch_paths";
 
+/// Indexes the repodata of `conda_indexed_channels` × `conda_platforms` into the
+/// package tables.
+pub const UPDATE_CONDA_CHANNELS_JOB: &str = "update_conda_channels";
+
 /// Periodic jobs and their period (the Python conda-store's beat schedule).
-const PERIODIC_JOBS: [(&str, Duration); 2] = [
+const PERIODIC_JOBS: [(&str, Duration); 3] = [
     (STORAGE_METRICS_JOB, Duration::from_secs(60)),
     (WATCH_PATHS_JOB, Duration::from_secs(60)),
+    (UPDATE_CONDA_CHANNELS_JOB, Duration::from_secs(15 * 60)),
 ];
 
 /// A periodic job of `kind`, due after `delay`. One attempt: the next run comes anyway.

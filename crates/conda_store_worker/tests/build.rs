@@ -11,8 +11,9 @@ use conda_store_db::entity::{build, build_artifact, build_conda_package_build, e
 use conda_store_db::{DatabaseUrl, PoolSize, connect, migration};
 use conda_store_service::Service;
 use conda_store_storage::LocalStorage;
-use conda_store_test_support::channel::{TestChannel, standard_packages};
+use conda_store_test_support::channel::{TestChannel, python_package, standard_packages};
 use conda_store_test_support::http::SlowChannelServer;
+use conda_store_test_support::pypi::{TestPypiIndex, TestWheel};
 use conda_store_test_support::{TestDatabase, backends};
 use conda_store_worker::{Worker, WorkerOptions};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -48,6 +49,8 @@ async fn setup_with(database: TestDatabase, options: WorkerOptions, settings: Se
     .expect("pool");
     let settings = Settings {
         conda_solve_platforms: vec!["linux-64".to_owned()],
+        // No channel index: no network in tests.
+        conda_indexed_channels: Vec::new(),
         ..settings
     };
     let service = Service::new(
@@ -591,6 +594,155 @@ async fn a_lockfile_specification_reproduces_a_build() {
     }
 }
 
+/// A specification with python from a second local channel, `hello` from the test
+/// channel, and pip requirements from a PyPI simple index served on 127.0.0.1.
+async fn pip_specification(setup: &Setup, index_url: &str) -> Specification {
+    let python = TestChannel::create(&setup.root.join("python-channel"), &[python_package()]).await;
+    let yaml = format!(
+        "name: with-pip\nchannels:\n  - {}\n  - {}\ndependencies:\n  - python\n  - hello\n  - pip:\n    - --index-url {index_url}\n    - hello-pip<2\n",
+        setup.channel.url(),
+        python.url()
+    );
+    Specification::Conda(CondaSpecification::from_yaml(&yaml).expect("valid specification"))
+}
+
+/// What `greet()` of the installed `hello_pip` module returns in `prefix`.
+fn pip_greeting(prefix: &str) -> String {
+    let output = std::process::Command::new(Path::new(prefix).join("bin/python"))
+        .args(["-c", "import hello_pip; print(hello_pip.greet())"])
+        .output()
+        .expect("run the environment's python");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn pip_dependencies_are_installed_and_locked_with_uv() {
+    for backend in backends() {
+        let setup = setup(TestDatabase::create(backend).await).await;
+        let index = TestPypiIndex::create(
+            &setup.root.join("pypi"),
+            &[
+                TestWheel::new("hello-pip", "1.0", "hello from pip 1.0"),
+                TestWheel::new("hello-pip", "2.0", "hello from pip 2.0"),
+            ],
+        );
+        let server = SlowChannelServer::start(index.directory.clone(), Duration::ZERO).await;
+        let specification = pip_specification(&setup, &format!("{}/simple/", server.url)).await;
+        let first = setup
+            .service
+            .create_build("default", specification)
+            .await
+            .expect("create build");
+        setup.worker.run_until_idle().await.expect("worker");
+        let row = build_row(&setup, first.build_id).await;
+        assert_eq!(
+            row.status.as_deref(),
+            Some("COMPLETED"),
+            "{:?}",
+            row.status_info
+        );
+        let prefix = artifact(&setup, first.build_id, "DIRECTORY")
+            .await
+            .expect("prefix");
+        assert_eq!(pip_greeting(&prefix), "hello from pip 1.0");
+
+        let lockfile_text = stored(
+            &setup,
+            &artifact(&setup, first.build_id, "LOCKFILE")
+                .await
+                .expect("LOCKFILE"),
+        )
+        .await;
+        let lockfile: serde_json::Value = serde_json::from_str(&lockfile_text).expect("json");
+        let pip_entries: Vec<&serde_json::Value> = lockfile["package"]
+            .as_array()
+            .expect("packages")
+            .iter()
+            .filter(|package| package["manager"] == "pip")
+            .collect();
+        assert_eq!(pip_entries.len(), 1, "{lockfile_text}");
+        assert_eq!(pip_entries[0]["name"], "hello-pip");
+        assert_eq!(pip_entries[0]["version"], "1.0");
+        assert_eq!(
+            pip_entries[0]["url"],
+            format!("{}/files/hello_pip-1.0-py3-none-any.whl", server.url)
+        );
+        assert_eq!(
+            pip_entries[0]["hash"]["sha256"].as_str().map(str::len),
+            Some(64)
+        );
+        let export = stored(
+            &setup,
+            &artifact(&setup, first.build_id, "YAML")
+                .await
+                .expect("YAML"),
+        )
+        .await;
+        assert!(export.contains("hello-pip==1.0"), "{export}");
+
+        // The lockfile as a specification installs the same files without resolving.
+        let locked = LockfileSpecification::from_value(&serde_json::json!({
+            "name": "with-pip-locked",
+            "lockfile": lockfile,
+        }))
+        .expect("a valid lockfile specification");
+        let second = setup
+            .service
+            .create_build("default", Specification::Lockfile(locked))
+            .await
+            .expect("create build");
+        setup.worker.run_until_idle().await.expect("worker");
+        assert_eq!(status(&setup, second.build_id).await, "COMPLETED");
+        let again = stored(
+            &setup,
+            &artifact(&setup, second.build_id, "LOCKFILE")
+                .await
+                .expect("LOCKFILE"),
+        )
+        .await;
+        assert_eq!(again, lockfile_text, "identical lockfile");
+        let second_prefix = artifact(&setup, second.build_id, "DIRECTORY")
+            .await
+            .expect("prefix");
+        assert_eq!(pip_greeting(&second_prefix), "hello from pip 1.0");
+    }
+}
+
+#[tokio::test]
+async fn pip_dependencies_without_uv_fail_with_a_clear_message() {
+    for backend in backends() {
+        let settings = Settings {
+            uv_command: Some("/nonexistent/bin/uv".to_owned()),
+            ..Settings::default()
+        };
+        let setup = setup_with(
+            TestDatabase::create(backend).await,
+            WorkerOptions::default(),
+            settings,
+        )
+        .await;
+        let specification = pip_specification(&setup, "http://127.0.0.1:1/simple/").await;
+        let created = setup
+            .service
+            .create_build("default", specification)
+            .await
+            .expect("create build");
+        setup.worker.run_until_idle().await.expect("worker");
+        let row = build_row(&setup, created.build_id).await;
+        assert_eq!(row.status.as_deref(), Some("FAILED"));
+        let reason = row.status_info.unwrap_or_default();
+        assert!(
+            reason.contains("uv was not found") && reason.contains("/nonexistent/bin/uv"),
+            "{reason}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn periodic_jobs_measure_the_store_and_register_watched_specifications() {
     for backend in backends() {
@@ -679,25 +831,21 @@ async fn periodic_jobs_measure_the_store_and_register_watched_specifications() {
     }
 }
 
-/// On PostgreSQL a new job wakes an idle worker at once (LISTEN/NOTIFY), long before
-/// its next poll.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_workers_start_new_jobs_without_waiting_for_the_poll() {
-    if !backends().contains(&conda_store_test_support::Backend::Postgres) {
-        return;
-    }
-    let options = WorkerOptions {
-        poll_interval: Duration::from_secs(120),
-        ..WorkerOptions::default()
-    };
-    let database = TestDatabase::create(conda_store_test_support::Backend::Postgres).await;
-    let setup = setup_with(database, options, Settings::default()).await;
+/// Starts `setup`'s worker with a two-minute poll, lets it go idle, registers a build
+/// through `service` and expects it COMPLETED long before the next poll.
+async fn expect_started_without_polling(setup: Setup, service: &Service) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = setup.worker.clone();
     let running = tokio::spawn(async move { worker.run(1, stopped).await });
     // Let the worker go idle (its first poll finds the periodic job only).
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let created = submit(&setup, "notified", &["hello"]).await;
+    let created = service
+        .create_build(
+            "default",
+            specification(&setup.channel, "woken", &["hello"]),
+        )
+        .await
+        .expect("create build");
     wait_for_status(
         &setup,
         created.build_id,
@@ -707,6 +855,46 @@ async fn postgres_workers_start_new_jobs_without_waiting_for_the_poll() {
     .await;
     let _ = stop.send(true);
     running.abort();
+}
+
+fn slow_polling() -> WorkerOptions {
+    WorkerOptions {
+        poll_interval: Duration::from_secs(120),
+        ..WorkerOptions::default()
+    }
+}
+
+/// On PostgreSQL, a job queued by another process (here: another service over the
+/// same database) wakes an idle worker through LISTEN/NOTIFY, not at its next poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_workers_start_new_jobs_without_waiting_for_the_poll() {
+    if !backends().contains(&conda_store_test_support::Backend::Postgres) {
+        return;
+    }
+    let database = TestDatabase::create(conda_store_test_support::Backend::Postgres).await;
+    let setup = setup_with(database, slow_polling(), Settings::default()).await;
+    let other_process = Service::new(
+        setup.service.database().clone(),
+        Arc::new(setup.service.settings().clone()),
+        Arc::new(LocalStorage::new(setup.root.join("storage"))),
+        setup.root.join("store"),
+    );
+    expect_started_without_polling(setup, &other_process).await;
+}
+
+/// On every backend, a job queued in this process wakes its idle workers at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_workers_start_new_jobs_without_waiting_for_the_poll() {
+    for backend in backends() {
+        let setup = setup_with(
+            TestDatabase::create(backend).await,
+            slow_polling(),
+            Settings::default(),
+        )
+        .await;
+        let service = setup.service.clone();
+        expect_started_without_polling(setup, &service).await;
+    }
 }
 
 #[tokio::test]

@@ -1,0 +1,228 @@
+//! Settings changed at run time (`/api/v1/setting/...`), stored in `keyvaluestore` under
+//! the prefixes `setting`, `setting/{namespace}` and `setting/{namespace}/{environment}`
+//! and merged over the deployment's configuration, least to most specific, as the
+//! Python conda-store does. Global-only keys are ignored below the top level.
+
+use crate::{Service, ServiceError};
+use conda_store_core::settings::Settings;
+use conda_store_db::entity::keyvaluestore;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use serde_json::{Map, Value};
+
+/// The `keyvaluestore.prefix` of global runtime settings.
+pub const SETTINGS_PREFIX: &str = "setting";
+
+/// The settings users may read and change at run time, and whether each may only be
+/// set globally (the fields of the original's `schema.Settings`).
+pub const RUNTIME_SETTINGS: &[(&str, bool)] = &[
+    ("default_namespace", true),
+    ("filesystem_namespace", true),
+    ("default_uid", true),
+    ("default_gid", true),
+    ("default_permissions", true),
+    ("storage_threshold", true),
+    ("conda_platforms", true),
+    ("conda_max_solve_time", true),
+    ("conda_indexed_channels", true),
+    ("build_artifacts_kept_on_deletion", true),
+    ("conda_solve_platforms", false),
+    ("conda_channel_alias", false),
+    ("conda_default_channels", false),
+    ("conda_allowed_channels", false),
+    ("conda_default_packages", false),
+    ("conda_required_packages", false),
+    ("conda_included_packages", false),
+    ("pypi_default_packages", false),
+    ("pypi_required_packages", false),
+    ("pypi_included_packages", false),
+    ("build_artifacts", false),
+];
+
+/// Where a setting applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingsLevel<'a> {
+    /// The whole deployment.
+    Global,
+    /// One namespace.
+    Namespace(&'a str),
+    /// One environment of a namespace.
+    Environment(&'a str, &'a str),
+}
+
+impl SettingsLevel<'_> {
+    /// The `keyvaluestore` prefixes that apply at this level, least specific first.
+    fn prefixes(&self) -> Vec<String> {
+        match self {
+            Self::Global => vec![SETTINGS_PREFIX.to_owned()],
+            Self::Namespace(namespace) => vec![
+                SETTINGS_PREFIX.to_owned(),
+                format!("{SETTINGS_PREFIX}/{namespace}"),
+            ],
+            Self::Environment(namespace, environment) => vec![
+                SETTINGS_PREFIX.to_owned(),
+                format!("{SETTINGS_PREFIX}/{namespace}"),
+                format!("{SETTINGS_PREFIX}/{namespace}/{environment}"),
+            ],
+        }
+    }
+
+    /// How the update message names this level.
+    fn describe(&self) -> String {
+        match self {
+            Self::Global => "global".to_owned(),
+            Self::Namespace(namespace) => format!("namespace {namespace}"),
+            Self::Environment(namespace, environment) => {
+                format!("environment {namespace}/{environment}")
+            }
+        }
+    }
+}
+
+fn is_global(key: &str) -> bool {
+    RUNTIME_SETTINGS
+        .iter()
+        .any(|(name, global)| *name == key && *global)
+}
+
+impl Service {
+    /// The deployment settings with the runtime settings of `level` merged over them.
+    pub async fn effective_settings(
+        &self,
+        level: SettingsLevel<'_>,
+    ) -> Result<Settings, ServiceError> {
+        let mut merged = match serde_json::to_value(self.settings.as_ref()) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err(ServiceError::Internal("settings are not an object".into())),
+        };
+        for (index, prefix) in level.prefixes().into_iter().enumerate() {
+            for row in keyvaluestore::Entity::find()
+                .filter(keyvaluestore::Column::Prefix.eq(prefix))
+                .all(&self.database)
+                .await?
+            {
+                let known = RUNTIME_SETTINGS.iter().any(|(name, _)| *name == row.key);
+                if known && (index == 0 || !is_global(&row.key)) {
+                    merged.insert(row.key, row.value.unwrap_or(Value::Null));
+                }
+            }
+        }
+        serde_json::from_value(Value::Object(merged))
+            .map_err(|error| ServiceError::Internal(format!("stored settings: {error}")))
+    }
+
+    /// The runtime settings in effect at `level`, as `GET /api/v1/setting/...` shows
+    /// them.
+    pub async fn runtime_settings(
+        &self,
+        level: SettingsLevel<'_>,
+    ) -> Result<Map<String, Value>, ServiceError> {
+        let settings = self.effective_settings(level).await?;
+        let Ok(Value::Object(mut all)) = serde_json::to_value(&settings) else {
+            return Err(ServiceError::Internal("settings are not an object".into()));
+        };
+        Ok(RUNTIME_SETTINGS
+            .iter()
+            .map(|(name, _)| {
+                let value = all.remove(*name).unwrap_or(Value::Null);
+                ((*name).to_owned(), value)
+            })
+            .collect())
+    }
+
+    /// Stores `values` at `level` after checking every key and value; returns the
+    /// message the original answers with.
+    pub async fn update_settings(
+        &self,
+        level: SettingsLevel<'_>,
+        values: Map<String, Value>,
+    ) -> Result<String, ServiceError> {
+        let keys: Vec<&String> = values.keys().collect();
+        let unknown: Vec<&&String> = keys
+            .iter()
+            .filter(|key| !RUNTIME_SETTINGS.iter().any(|(name, _)| name == **key))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(ServiceError::Invalid(format!(
+                "invalid setting keys {}",
+                python_list(unknown.into_iter().map(|key| key.as_str()))
+            )));
+        }
+        if level != SettingsLevel::Global {
+            let global: Vec<&str> = keys
+                .iter()
+                .map(|key| key.as_str())
+                .filter(|key| is_global(key))
+                .collect();
+            if !global.is_empty() {
+                return Err(ServiceError::Invalid(format!(
+                    "setting keys {} can only be set globally",
+                    python_list(global.into_iter())
+                )));
+            }
+        }
+        check_types(self.settings.as_ref(), &values)?;
+        let prefix = level
+            .prefixes()
+            .pop()
+            .unwrap_or_else(|| SETTINGS_PREFIX.to_owned());
+        let message = format!(
+            "{} setting keys {} updated",
+            level.describe(),
+            python_list(keys.iter().map(|key| key.as_str()))
+        );
+        let transaction = conda_store_db::begin_write(&self.database).await?;
+        for (key, value) in values {
+            put_keyvalue(&transaction, &prefix, &key, value).await?;
+        }
+        transaction.commit().await?;
+        Ok(message)
+    }
+}
+
+/// Refuses values of the wrong type, naming the key.
+fn check_types(settings: &Settings, values: &Map<String, Value>) -> Result<(), ServiceError> {
+    let Ok(Value::Object(base)) = serde_json::to_value(settings) else {
+        return Err(ServiceError::Internal("settings are not an object".into()));
+    };
+    for (key, value) in values {
+        let mut candidate = base.clone();
+        candidate.insert(key.clone(), value.clone());
+        if let Err(error) = serde_json::from_value::<Settings>(Value::Object(candidate)) {
+            return Err(ServiceError::Invalid(format!(
+                "invalid value for setting {key}: {error}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Keys as Python prints a list of strings: `['a', 'b']`.
+fn python_list<'a>(keys: impl Iterator<Item = &'a str>) -> String {
+    let quoted: Vec<String> = keys.map(|key| format!("'{key}'")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// Sets `prefix`/`key` in `keyvaluestore` to `value`, replacing what was there.
+pub(crate) async fn put_keyvalue<C: ConnectionTrait>(
+    connection: &C,
+    prefix: &str,
+    key: &str,
+    value: Value,
+) -> Result<(), ServiceError> {
+    let row = keyvaluestore::ActiveModel {
+        prefix: Set(prefix.to_owned()),
+        key: Set(key.to_owned()),
+        value: Set(Some(value)),
+        ..Default::default()
+    };
+    keyvaluestore::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([keyvaluestore::Column::Prefix, keyvaluestore::Column::Key])
+                .update_column(keyvaluestore::Column::Value)
+                .to_owned(),
+        )
+        .exec_without_returning(connection)
+        .await?;
+    Ok(())
+}
