@@ -183,9 +183,9 @@ async fn open_database(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Data
     Ok((url, database))
 }
 
-/// The worker side: the service over the database, local storage and the store
-/// directory, and the build engine with its caches under the data directory.
-fn worker(settings: &Settings, database: DatabaseConnection) -> Worker {
+/// The service over the database, local storage and the store directory, and the build
+/// engine with its caches under the data directory.
+fn application(settings: &Settings, database: DatabaseConnection) -> (Service, Arc<Engine>) {
     let user_data = user_data_directory();
     let data = settings.data_directory(&user_data);
     let service = Service::new(
@@ -194,8 +194,7 @@ fn worker(settings: &Settings, database: DatabaseConnection) -> Worker {
         Arc::new(LocalStorage::new(data.join("storage"))),
         settings.store_directory(&user_data),
     );
-    let engine = Arc::new(Engine::new(&data.join("cache")));
-    Worker::new(service, engine, WorkerOptions::default())
+    (service, Arc::new(Engine::new(&data.join("cache"))))
 }
 
 fn concurrency(settings: &Settings, flag: Option<usize>) -> usize {
@@ -229,7 +228,8 @@ async fn run_worker(settings: &Settings, flag: Option<usize>) -> anyhow::Result<
         url.redacted()
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let worker = worker(settings, database);
+    let (service, engine) = application(settings, database);
+    let worker = Worker::new(service, engine, WorkerOptions::default());
     let running = tokio::spawn(async move { worker.run(count, stopped).await });
     shutdown_signal().await;
     let _ = stop.send(true);
@@ -245,18 +245,21 @@ async fn run_worker(settings: &Settings, flag: Option<usize>) -> anyhow::Result<
 async fn run_server(settings: &Settings, with_workers: bool) -> anyhow::Result<()> {
     let (url, database) = open_database(settings).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (service, engine) = application(settings, database);
+    let authentication = conda_store_server::auth::Authentication::from_settings(&service)
+        .await
+        .context("reading the authentication settings")?;
     let workers = with_workers.then(|| {
-        let worker = worker(settings, database.clone());
+        let worker = Worker::new(service.clone(), engine.clone(), WorkerOptions::default());
         let count = concurrency(settings, None);
         tokio::spawn(async move { worker.run(count, stopped).await })
     });
-    let app = conda_store_server::router(
-        conda_store_server::AppState {
-            database,
-            version: conda_store_core::VERSION,
-        },
-        &settings.url_prefix,
-    );
+    let app = conda_store_server::router(conda_store_server::AppState {
+        service,
+        authentication,
+        engine,
+        version: conda_store_core::VERSION,
+    });
     let address = format!("{}:{}", settings.address, settings.port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await

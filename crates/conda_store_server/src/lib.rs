@@ -1,69 +1,265 @@
-//! The conda-store HTTP server: routes under the configured `url_prefix`, JSON
-//! envelopes as the Python conda-store sends them.
+//! The conda-store HTTP server: the REST API of the Python conda-store (v1, and the v2
+//! environment list) under the configured `url_prefix`, with its JSON envelopes, status
+//! codes, trailing-slash redirects, authentication (login cookie, bearer and basic
+//! tokens), role-based authorization, signed artifact links and metrics.
 //!
-//! For now it serves the API status route; the REST API grows here route by route.
+//! Handlers are thin: they authorize, call a use-case of `conda_store_service`, and
+//! wrap the answer. Failures go through [`error::ApiError`], the one error → envelope
+//! mapping.
 
+pub mod artifacts;
+pub mod auth;
+pub mod envelope;
+pub mod error;
+pub mod params;
+mod routes;
+
+use auth::Authentication;
 use axum::Router;
-use axum::extract::State;
-use axum::response::Json;
-use axum::routing::get;
-use conda_store_db::DatabaseConnection;
-use serde::Serialize;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post, put};
+use conda_store_build::Engine;
+use conda_store_service::Service;
 use std::sync::Arc;
 
 /// What every request handler can reach.
-#[derive(Clone)]
 pub struct AppState {
-    /// The database pool.
-    pub database: DatabaseConnection,
+    /// The use-cases.
+    pub service: Service,
+    /// Authentication settings and the token signer.
+    pub authentication: Authentication,
+    /// Solves for the remote-solve route.
+    pub engine: Arc<Engine>,
     /// The version reported by `GET /api/v1/`.
     pub version: &'static str,
 }
 
-/// The `{"status","data","message"}` envelope of every API answer.
-#[derive(Debug, Serialize)]
-pub struct Envelope<T: Serialize> {
-    /// `ok` or `error`.
-    pub status: &'static str,
-    /// The payload.
-    pub data: T,
-    /// A human-readable message, usually null.
-    pub message: Option<String>,
+impl AppState {
+    /// The URL prefix without a trailing slash (`""` for the root).
+    pub fn prefix(&self) -> &str {
+        self.service.settings().url_prefix.trim_end_matches('/')
+    }
 }
 
-impl<T: Serialize> Envelope<T> {
-    /// A successful answer carrying `data`.
-    pub fn ok(data: T) -> Self {
-        Self {
-            status: "ok",
-            data,
-            message: None,
+/// Routes declared without a trailing slash, as in the original (requests with a
+/// slash are redirected to these; every other route has the slash).
+const SLASHLESS_ROUTES: &[&str] = &[
+    "/api/v1/namespace/{}/metadata",
+    "/api/v1/namespace/{}/roles",
+    "/api/v1/namespace/{}/role",
+    "/api/v1/environment/{}/{}/conda-lock.yml",
+    "/api/v1/environment/{}/{}/conda-lock.yaml",
+    "/api/v1/build/{}/conda-lock.yml",
+    "/api/v1/build/{}/conda-lock.yaml",
+    "/metrics",
+];
+
+/// Builds the application, with every route under the settings' `url_prefix`.
+pub fn router(state: AppState) -> Router {
+    let prefix = state.prefix().to_owned();
+    let routes = Router::new()
+        .route("/api/v1/", get(routes::status))
+        .route("/api/v1/permission/", get(routes::permission))
+        .route("/api/v1/usage/", get(routes::usage))
+        .route("/api/v1/token/", post(routes::create_token))
+        .route("/api/v1/namespace/", get(routes::namespace::list))
+        .route(
+            "/api/v1/namespace/{namespace}/",
+            get(routes::namespace::get)
+                .post(routes::namespace::create)
+                .put(routes::namespace::update)
+                .delete(routes::namespace::delete),
+        )
+        .route(
+            "/api/v1/namespace/{namespace}/metadata",
+            put(routes::namespace::update_metadata),
+        )
+        .route(
+            "/api/v1/namespace/{namespace}/roles",
+            get(routes::namespace::list_roles).delete(routes::namespace::delete_roles),
+        )
+        .route(
+            "/api/v1/namespace/{namespace}/role",
+            get(routes::namespace::get_role)
+                .post(routes::namespace::create_role)
+                .put(routes::namespace::update_role)
+                .delete(routes::namespace::delete_role),
+        )
+        .route("/api/v1/environment/", get(routes::environment::list))
+        .route("/api/v2/environment/", get(routes::environment::list_v2))
+        .route(
+            "/api/v1/environment/{namespace}/{name}/",
+            get(routes::environment::get)
+                .put(routes::environment::update)
+                .delete(routes::environment::delete),
+        )
+        .route(
+            "/api/v1/environment/{namespace}/{name}/lockfile/",
+            get(routes::environment::lockfile),
+        )
+        .route(
+            "/api/v1/environment/{namespace}/{name}/conda-lock.yml",
+            get(routes::environment::lockfile),
+        )
+        .route(
+            "/api/v1/environment/{namespace}/{name}/conda-lock.yaml",
+            get(routes::environment::lockfile),
+        )
+        .route(
+            "/api/v1/specification/",
+            get(routes::specification::solve).post(routes::specification::create),
+        )
+        .route("/api/v1/build/", get(routes::build::list))
+        .route(
+            "/api/v1/build/{build_id}/",
+            get(routes::build::get)
+                .put(routes::build::rebuild)
+                .delete(routes::build::delete),
+        )
+        .route(
+            "/api/v1/build/{build_id}/cancel/",
+            put(routes::build::cancel),
+        )
+        .route(
+            "/api/v1/build/{build_id}/packages/",
+            get(routes::build::packages),
+        )
+        .route("/api/v1/build/{build_id}/logs/", get(routes::build::logs))
+        .route("/api/v1/build/{build_id}/yaml/", get(routes::build::yaml))
+        .route(
+            "/api/v1/build/{build_id}/lockfile/",
+            get(routes::build::lockfile),
+        )
+        .route(
+            "/api/v1/build/{build_id}/conda-lock.yml",
+            get(routes::build::lockfile),
+        )
+        .route(
+            "/api/v1/build/{build_id}/conda-lock.yaml",
+            get(routes::build::lockfile),
+        )
+        .route(
+            "/api/v1/build/{build_id}/archive/",
+            get(routes::build::archive),
+        )
+        .route(
+            "/api/v1/build/{build_id}/installer/",
+            get(routes::build::installer),
+        )
+        .route(
+            "/api/v1/build/{build_id}/docker/",
+            get(routes::build::docker),
+        )
+        .route("/api/v1/channel/", get(routes::package::channels))
+        .route("/api/v1/package/", get(routes::package::packages))
+        .route(
+            "/api/v1/setting/",
+            get(routes::setting::get_global).put(routes::setting::put_global),
+        )
+        .route(
+            "/api/v1/setting/{namespace}/",
+            get(routes::setting::get_namespace).put(routes::setting::put_namespace),
+        )
+        .route(
+            "/api/v1/setting/{namespace}/{name}/",
+            get(routes::setting::get_environment).put(routes::setting::put_environment),
+        )
+        .route(
+            "/login/",
+            get(routes::login::form).post(routes::login::submit),
+        )
+        .route("/logout/", post(routes::login::logout))
+        .route("/metrics", get(routes::metrics))
+        .route("/storage/{*key}", get(artifacts::serve))
+        .fallback(redirect_slashes)
+        .with_state(Arc::new(state));
+    let application = if prefix.is_empty() {
+        routes
+    } else {
+        Router::new().nest(&prefix, routes)
+    };
+    application.layer(axum::middleware::from_fn(cors))
+}
+
+/// FastAPI's `redirect_slashes`: 307 to the form of the path that has a route, else 404.
+async fn redirect_slashes(request: Request) -> Response {
+    let uri = request.uri();
+    let path = uri.path();
+    let query = uri
+        .query()
+        .map(|query| format!("?{query}"))
+        .unwrap_or_default();
+    // The nested router sees the path without the prefix; the original URI has it.
+    let original = request
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| path.to_owned(), |original| original.path().to_owned());
+    let prefix_length = original.len().saturating_sub(path.len());
+    let prefix = &original[..prefix_length];
+    let target = if let Some(stripped) = path.strip_suffix('/') {
+        is_slashless_route(stripped).then(|| stripped.to_owned())
+    } else if is_slashless_route(path) {
+        None
+    } else {
+        Some(format!("{path}/"))
+    };
+    match target {
+        Some(target) => Redirect::temporary(&format!("{prefix}{target}{query}")).into_response(),
+        None => error::ApiError::not_found("Not Found").into_response(),
+    }
+}
+
+fn is_slashless_route(path: &str) -> bool {
+    SLASHLESS_ROUTES.iter().any(|template| {
+        let expected: Vec<&str> = template.split('/').collect();
+        let actual: Vec<&str> = path.split('/').collect();
+        expected.len() == actual.len()
+            && expected
+                .iter()
+                .zip(&actual)
+                .all(|(want, got)| *want == "{}" && !got.is_empty() || want == got)
+    })
+}
+
+/// CORS as the original configures it by default: any origin is echoed back, with
+/// credentials, any method and any header.
+async fn cors(request: Request, next: Next) -> Response {
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let requested_headers = request
+        .headers()
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned();
+    let preflight = request.method() == Method::OPTIONS && origin.is_some();
+    let mut response = if preflight {
+        StatusCode::OK.into_response()
+    } else {
+        next.run(request).await
+    };
+    if let Some(origin) = origin {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+        if preflight {
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                requested_headers.unwrap_or_else(|| HeaderValue::from_static("*")),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            );
         }
     }
-}
-
-/// The data of `GET /api/v1/`.
-#[derive(Debug, Serialize)]
-pub struct ApiStatus {
-    /// The server's version.
-    pub version: &'static str,
-}
-
-/// Builds the router, with every route under `url_prefix` (`/` or `/something`).
-pub fn router(state: AppState, url_prefix: &str) -> Router {
-    let api = Router::new()
-        .route("/api/v1/", get(api_status))
-        .with_state(Arc::new(state));
-    let prefix = url_prefix.trim_end_matches('/');
-    if prefix.is_empty() {
-        api
-    } else {
-        Router::new().nest(prefix, api)
-    }
-}
-
-async fn api_status(State(state): State<Arc<AppState>>) -> Json<Envelope<ApiStatus>> {
-    Json(Envelope::ok(ApiStatus {
-        version: state.version,
-    }))
+    response
 }

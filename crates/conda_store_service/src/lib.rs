@@ -23,7 +23,8 @@ pub use lifecycle::{DELETE_BUILD_JOB, DELETE_ENVIRONMENT_JOB, DELETE_NAMESPACE_J
 pub use namespaces::RoleMappingsVersion;
 pub use periodic::disk_usage;
 pub use query::{
-    BuildFilter, EnvironmentFilter, Listing, LocatedBuild, PackageFilter, Page, Visibility,
+    BuildFilter, EnvironmentCursor, EnvironmentFilter, Listing, LocatedBuild, PackageFilter, Page,
+    Visibility,
 };
 pub use runtime_settings::{RUNTIME_SETTINGS, SETTINGS_PREFIX, SettingsLevel};
 

@@ -74,6 +74,22 @@ impl Service {
         self.point_environment_symlink(&context, &prefix).await
     }
 
+    /// Replaces the description of an environment.
+    pub async fn update_environment_description(
+        &self,
+        environment_id: i32,
+        description: &str,
+    ) -> Result<(), ServiceError> {
+        environment::ActiveModel {
+            id: Set(environment_id),
+            description: Set(Some(description.to_owned())),
+            ..Default::default()
+        }
+        .update(&self.database)
+        .await?;
+        Ok(())
+    }
+
     /// Points `{store}/{namespace}/envs/{name}` at `prefix`, replacing the link
     /// atomically. Nothing for key version 3 builds, which have no symlink.
     pub async fn point_environment_symlink(

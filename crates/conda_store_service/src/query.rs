@@ -84,6 +84,19 @@ pub struct EnvironmentFilter {
     pub packages: Vec<String>,
     /// Artifact type the current build must have.
     pub artifact: Option<String>,
+    /// A second visibility the rows must also pass (the `jwt` filter: what another
+    /// token may see).
+    pub also_visible_to: Option<Visibility>,
+}
+
+/// Where a keyset page of environments starts: after the row with `last_id`, whose
+/// sort-key values were `last_values` (in the order of the sort keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentCursor {
+    /// Id of the last row of the previous page.
+    pub last_id: i32,
+    /// Its values of the sort keys.
+    pub last_values: Vec<String>,
 }
 
 /// Filters of the build list.
@@ -218,6 +231,107 @@ impl Service {
         Ok(listing(items, count, page))
     }
 
+    /// A keyset page of environments (the v2 list): sorted by `sort_by` (`namespace`,
+    /// `name`) then id, starting after `after`; and the count of all matching rows.
+    pub async fn list_environments_after(
+        &self,
+        visibility: &Visibility,
+        filter: &EnvironmentFilter,
+        sort_by: &[String],
+        descending: bool,
+        after: Option<&EnvironmentCursor>,
+        limit: u64,
+    ) -> Result<(Vec<EnvironmentView>, u64), ServiceError> {
+        let select = environment_query(visibility, filter);
+        let count = select.clone().count(&self.database).await?;
+        let columns: Vec<Expr> = sort_by
+            .iter()
+            .map(|key| match key.as_str() {
+                "namespace" => namespace_name_column(),
+                _ => environment_name_column(),
+            })
+            .chain([Expr::col((environment::Entity, environment::Column::Id))])
+            .collect();
+        let mut select = select;
+        if let Some(after) = after {
+            let values: Vec<Expr> = after
+                .last_values
+                .iter()
+                .map(|value| Expr::value(value.clone()))
+                .chain([Expr::value(after.last_id)])
+                .collect();
+            let left = Expr::tuple(columns.clone());
+            let right = Expr::tuple(values);
+            select = select.filter(if descending {
+                left.lt(right)
+            } else {
+                left.gt(right)
+            });
+        }
+        let direction = if descending { Order::Desc } else { Order::Asc };
+        for column in columns {
+            select = select.order_by(column, direction.clone());
+        }
+        let rows = select.limit(limit).all(&self.database).await?;
+        Ok((self.environment_views(rows).await?, count))
+    }
+
+    /// Prometheus gauges with the original's metric names: disk figures, builds per
+    /// status (only statuses present), environments.
+    pub async fn metrics(&self) -> Result<Vec<(String, &'static str, i64)>, ServiceError> {
+        let mut figures = Vec::new();
+        if let Some(row) = conda_store_db::entity::conda_store_configuration::Entity::find()
+            .one(&self.database)
+            .await?
+        {
+            figures.push((
+                "conda_store_disk_free".to_owned(),
+                "free bytes under the store",
+                row.free_storage.unwrap_or(0),
+            ));
+            figures.push((
+                "conda_store_disk_total".to_owned(),
+                "total bytes of the store's disk",
+                row.total_storage.unwrap_or(0),
+            ));
+            figures.push((
+                "conda_store_disk_usage".to_owned(),
+                "bytes used by the store",
+                row.disk_usage.unwrap_or(0),
+            ));
+        }
+        let statuses: Vec<(Option<String>, i64)> = build::Entity::find()
+            .select_only()
+            .column(build::Column::Status)
+            .column_as(Expr::col(build::Column::Id).count(), "count")
+            .group_by(build::Column::Status)
+            .into_tuple()
+            .all(&self.database)
+            .await?;
+        let mut statuses: Vec<(String, i64)> = statuses
+            .into_iter()
+            .filter_map(|(status, count)| Some((status?.to_lowercase(), count)))
+            .collect();
+        statuses.sort();
+        for (status, count) in statuses {
+            figures.push((
+                format!("conda_store_build_{status}"),
+                "builds with this status",
+                count,
+            ));
+        }
+        let environments = environment::Entity::find()
+            .filter(environment::Column::DeletedOn.is_null())
+            .count(&self.database)
+            .await?;
+        figures.push((
+            "conda_store_environments".to_owned(),
+            "environments",
+            i64::try_from(environments).unwrap_or(i64::MAX),
+        ));
+        Ok(figures)
+    }
+
     /// The environment `name` of `namespace`, unless deleted.
     pub async fn environment(
         &self,
@@ -312,6 +426,21 @@ impl Service {
             namespace: namespace_name,
             environment: environment_row.name,
         }))
+    }
+
+    /// The storage key of a build's `artifact`, if it has one.
+    pub async fn artifact_key(
+        &self,
+        build_id: i32,
+        artifact: conda_store_core::domain::BuildArtifactType,
+    ) -> Result<Option<String>, ServiceError> {
+        Ok(build_artifact::Entity::find()
+            .filter(build_artifact::Column::BuildId.eq(build_id))
+            .filter(build_artifact::Column::ArtifactType.eq(artifact.as_str()))
+            .order_by_desc(build_artifact::Column::Id)
+            .one(&self.database)
+            .await?
+            .and_then(|row| row.key))
     }
 
     /// The conda packages installed in a build.
@@ -701,6 +830,9 @@ fn environment_query(
         .filter(environment::Column::DeletedOn.is_null())
         .filter(Expr::col((namespace::Entity, namespace::Column::DeletedOn)).is_null())
         .filter(environment_visibility(visibility));
+    if let Some(also) = &filter.also_visible_to {
+        select = select.filter(environment_visibility(also));
+    }
     if let Some(search) = &filter.search {
         select = select.filter(
             Condition::any()

@@ -226,3 +226,43 @@ pub(crate) async fn put_keyvalue<C: ConnectionTrait>(
         .await?;
     Ok(())
 }
+
+impl Service {
+    /// A random secret kept in `keyvaluestore` under `prefix`/`key`: made on first use,
+    /// the same for every later call and every process sharing the database.
+    pub async fn persistent_secret(&self, prefix: &str, key: &str) -> Result<String, ServiceError> {
+        if let Some(secret) = self.stored_secret(prefix, key).await? {
+            return Ok(secret);
+        }
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)
+            .map_err(|error| ServiceError::Internal(format!("no randomness: {error}")))?;
+        let secret: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+        let row = keyvaluestore::ActiveModel {
+            prefix: Set(prefix.to_owned()),
+            key: Set(key.to_owned()),
+            value: Set(Some(Value::String(secret))),
+            ..Default::default()
+        };
+        // Two processes starting at once: the first insert wins, both read it back.
+        crate::insert_unless_exists(
+            &self.database,
+            row,
+            [keyvaluestore::Column::Prefix, keyvaluestore::Column::Key],
+        )
+        .await?;
+        self.stored_secret(prefix, key)
+            .await?
+            .ok_or_else(|| ServiceError::Internal("the stored secret vanished".to_owned()))
+    }
+
+    async fn stored_secret(&self, prefix: &str, key: &str) -> Result<Option<String>, ServiceError> {
+        Ok(keyvaluestore::Entity::find()
+            .filter(keyvaluestore::Column::Prefix.eq(prefix))
+            .filter(keyvaluestore::Column::Key.eq(key))
+            .one(&self.database)
+            .await?
+            .and_then(|row| row.value)
+            .and_then(|value| value.as_str().map(str::to_owned)))
+    }
+}
