@@ -41,14 +41,20 @@ fn write_archive(prefix: &Path, output: &Path) -> Result<(), BuildError> {
     archive
         .append_dir_all(".", prefix)
         .map_err(|error| failed(prefix, error))?;
-    let mut header = tar::Header::new_gnu();
-    header.set_size(script.len() as u64);
-    header.set_mode(0o755);
-    header.set_mtime(0);
-    header.set_cksum();
-    archive
-        .append_data(&mut header, "bin/conda-unpack", script.as_bytes())
-        .map_err(|error| failed(prefix, error))?;
+    // Appended after the environment's files, so they replace any of the same name.
+    for (name, content) in [
+        ("bin/conda-unpack", script.as_str()),
+        ("bin/activate", ACTIVATE),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o755);
+        header.set_mtime(0);
+        header.set_cksum();
+        archive
+            .append_data(&mut header, name, content.as_bytes())
+            .map_err(|error| failed(prefix, error))?;
+    }
     archive
         .into_inner()
         .and_then(GzEncoder::finish)
@@ -76,6 +82,55 @@ fn files_with_prefix(prefix: &Path) -> Result<Vec<(FileMode, PathBuf)>, BuildErr
     files.sort_by(|left, right| left.1.cmp(&right.1));
     Ok(files)
 }
+
+/// The archive's `bin/activate`, sourced by bash, zsh or a POSIX sh (which cannot
+/// know the sourced file's path, so it needs the prefix as argument). Its last command
+/// succeeds when it found the environment, so `. bin/activate PREFIX && CMD` runs CMD.
+const ACTIVATE: &str = r#"# activate, written by conda-store (like conda-pack's): puts this environment first
+# on PATH and sets CONDA_PREFIX. Use: . /path/to/env/bin/activate [/path/to/env]
+# (sh needs the path argument; bash and zsh find the file). `deactivate` undoes it.
+# bash and zsh know the sourced file; sh sees the caller's arguments unless given one.
+if [ -n "${BASH_SOURCE:-}" ]; then
+    _conda_store_prefix="$(cd "$(dirname "$BASH_SOURCE")/.." && pwd)"
+elif [ -n "${ZSH_VERSION:-}" ]; then
+    _conda_store_prefix="$(cd "$(dirname "$0")/.." && pwd)"
+elif [ -n "${1:-}" ]; then
+    _conda_store_prefix="$(cd "$1" && pwd)"
+else
+    _conda_store_prefix=""
+    echo "activate: name the environment: . /path/to/env/bin/activate /path/to/env" >&2
+fi
+deactivate() {
+    if [ -n "${_CONDA_STORE_OLD_PATH+set}" ]; then
+        if [ -d "${CONDA_PREFIX:-}/etc/conda/deactivate.d" ]; then
+            for _conda_store_script in "$CONDA_PREFIX"/etc/conda/deactivate.d/*.sh; do
+                if [ -f "$_conda_store_script" ]; then . "$_conda_store_script"; fi
+            done
+        fi
+        PATH="$_CONDA_STORE_OLD_PATH"
+        export PATH
+        PS1="$_CONDA_STORE_OLD_PS1"
+        unset _CONDA_STORE_OLD_PATH _CONDA_STORE_OLD_PS1 CONDA_PREFIX _conda_store_script
+        hash -r 2>/dev/null || true
+    fi
+}
+if [ -n "$_conda_store_prefix" ] && [ "${CONDA_PREFIX:-}" != "$_conda_store_prefix" ]; then
+    deactivate
+    _CONDA_STORE_OLD_PATH="$PATH"
+    _CONDA_STORE_OLD_PS1="${PS1:-}"
+    CONDA_PREFIX="$_conda_store_prefix"
+    PATH="$_conda_store_prefix/bin:$PATH"
+    export CONDA_PREFIX PATH
+    PS1="($(basename "$_conda_store_prefix")) ${PS1:-}"
+    hash -r 2>/dev/null || true
+    for _conda_store_script in "$_conda_store_prefix"/etc/conda/activate.d/*.sh; do
+        if [ -f "$_conda_store_script" ]; then . "$_conda_store_script"; fi
+    done
+    unset _conda_store_script
+fi
+# The status of sourcing: failure when the environment was not found.
+[ -n "$_conda_store_prefix" ] && unset _conda_store_prefix
+"#;
 
 /// Quotes text for a POSIX shell.
 fn shell_quote(text: &str) -> String {

@@ -130,6 +130,36 @@ pub struct Settings {
     pub cookie_domain: Option<String>,
     /// How long signed artifact links stay valid, in seconds.
     pub artifact_link_lifetime: u64,
+    /// How users log in, as the original's `authentication_class`:
+    /// `DummyAuthentication` (user name and the `password` setting),
+    /// `GenericOAuthAuthentication`, `GithubOAuthAuthentication` or
+    /// `JupyterHubOAuthAuthentication`.
+    pub authentication_class: String,
+    /// OAuth2 client id.
+    pub client_id: Option<String>,
+    /// OAuth2 client secret.
+    pub client_secret: Option<String>,
+    /// OAuth2 authorization endpoint (generic OAuth).
+    pub authorize_url: Option<String>,
+    /// OAuth2 token endpoint (generic OAuth).
+    pub access_token_url: Option<String>,
+    /// The scope asked for (generic OAuth).
+    pub access_scope: Option<String>,
+    /// Where the user's data is read with the access token (generic OAuth).
+    pub user_data_url: Option<String>,
+    /// The field of the user's data that is the user name (generic OAuth).
+    pub user_data_key: Option<String>,
+    /// Verify the OAuth provider's TLS certificate.
+    pub tls_verify: bool,
+    /// The callback URL registered with the provider (default: this server's
+    /// `{prefix}/oauth_callback/`).
+    pub oauth_callback_url: Option<String>,
+    /// GitHub's web address (GitHub OAuth).
+    pub github_url: String,
+    /// GitHub's API address (GitHub OAuth).
+    pub github_api: String,
+    /// The JupyterHub address (JupyterHub OAuth).
+    pub jupyterhub_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -203,6 +233,19 @@ impl Default for Settings {
             )]),
             cookie_domain: None,
             artifact_link_lifetime: 600,
+            authentication_class: "DummyAuthentication".to_owned(),
+            client_id: None,
+            client_secret: None,
+            authorize_url: None,
+            access_token_url: None,
+            access_scope: None,
+            user_data_url: None,
+            user_data_key: None,
+            tls_verify: true,
+            oauth_callback_url: None,
+            github_url: "https://github.com".to_owned(),
+            github_api: "https://api.github.com".to_owned(),
+            jupyterhub_url: None,
         }
     }
 }

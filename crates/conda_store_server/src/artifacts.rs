@@ -6,16 +6,13 @@
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::params::QueryParameters;
+use crate::signing::{sign, verify};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use conda_store_core::domain::BuildArtifactType;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use std::sync::Arc;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// 307 to a signed link to the `artifact` of `build_id`; 404 when it has none.
 pub async fn redirect_to_artifact(
@@ -68,42 +65,6 @@ pub async fn serve(
     Ok(([(header::CONTENT_TYPE, content_type(&key))], bytes).into_response())
 }
 
-fn mac(secret: &[u8], key: &str, expires: i64) -> HmacSha256 {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    mac.update(key.as_bytes());
-    mac.update(b"\n");
-    mac.update(expires.to_string().as_bytes());
-    mac
-}
-
-fn sign(secret: &[u8], key: &str, expires: i64) -> String {
-    mac(secret, key, expires)
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
-fn verify(secret: &[u8], key: &str, expires: i64, signature: &str) -> bool {
-    let Some(bytes) = decode_hex(signature) else {
-        return false;
-    };
-    mac(secret, key, expires).verify_slice(&bytes).is_ok()
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|index| u8::from_str_radix(text.get(index..index + 2)?, 16).ok())
-        .collect()
-}
-
 /// Percent-encodes a storage key for a URL path, keeping `/`.
 fn encode_path(key: &str) -> String {
     let mut encoded = String::with_capacity(key.len());
@@ -132,16 +93,6 @@ fn content_type(key: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_signature_checks_the_key_and_the_expiry() {
-        let signature = sign(b"secret", "logs/a.log", 100);
-        assert!(verify(b"secret", "logs/a.log", 100, &signature));
-        assert!(!verify(b"secret", "logs/b.log", 100, &signature));
-        assert!(!verify(b"secret", "logs/a.log", 101, &signature));
-        assert!(!verify(b"other", "logs/a.log", 100, &signature));
-        assert!(!verify(b"secret", "logs/a.log", 100, "zz"));
-    }
 
     #[test]
     fn keys_are_percent_encoded_except_slashes() {

@@ -5,6 +5,7 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::oauth::LoginMethod;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
@@ -39,6 +40,8 @@ pub struct Authentication {
     pub password: String,
     /// The login cookie's domain.
     pub cookie_domain: Option<String>,
+    /// How users log in.
+    pub login: LoginMethod,
 }
 
 impl Authentication {
@@ -71,6 +74,7 @@ impl Authentication {
             },
             password: settings.password.clone(),
             cookie_domain: settings.cookie_domain.clone(),
+            login: LoginMethod::from_settings(settings)?,
         })
     }
 

@@ -7,12 +7,16 @@
 //! wrap the answer. Failures go through [`error::ApiError`], the one error → envelope
 //! mapping.
 
+pub mod api;
 pub mod artifacts;
 pub mod auth;
 pub mod envelope;
 pub mod error;
+pub mod oauth;
+pub mod openapi;
 pub mod params;
 mod routes;
+pub mod signing;
 
 use auth::Authentication;
 use axum::Router;
@@ -20,7 +24,6 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post, put};
 use conda_store_build::Engine;
 use conda_store_service::Service;
 use std::sync::Arc;
@@ -60,120 +63,11 @@ const SLASHLESS_ROUTES: &[&str] = &[
 /// Builds the application, with every route under the settings' `url_prefix`.
 pub fn router(state: AppState) -> Router {
     let prefix = state.prefix().to_owned();
-    let routes = Router::new()
-        .route("/api/v1/", get(routes::status))
-        .route("/api/v1/permission/", get(routes::permission))
-        .route("/api/v1/usage/", get(routes::usage))
-        .route("/api/v1/token/", post(routes::create_token))
-        .route("/api/v1/namespace/", get(routes::namespace::list))
-        .route(
-            "/api/v1/namespace/{namespace}/",
-            get(routes::namespace::get)
-                .post(routes::namespace::create)
-                .put(routes::namespace::update)
-                .delete(routes::namespace::delete),
-        )
-        .route(
-            "/api/v1/namespace/{namespace}/metadata",
-            put(routes::namespace::update_metadata),
-        )
-        .route(
-            "/api/v1/namespace/{namespace}/roles",
-            get(routes::namespace::list_roles).delete(routes::namespace::delete_roles),
-        )
-        .route(
-            "/api/v1/namespace/{namespace}/role",
-            get(routes::namespace::get_role)
-                .post(routes::namespace::create_role)
-                .put(routes::namespace::update_role)
-                .delete(routes::namespace::delete_role),
-        )
-        .route("/api/v1/environment/", get(routes::environment::list))
-        .route("/api/v2/environment/", get(routes::environment::list_v2))
-        .route(
-            "/api/v1/environment/{namespace}/{name}/",
-            get(routes::environment::get)
-                .put(routes::environment::update)
-                .delete(routes::environment::delete),
-        )
-        .route(
-            "/api/v1/environment/{namespace}/{name}/lockfile/",
-            get(routes::environment::lockfile),
-        )
-        .route(
-            "/api/v1/environment/{namespace}/{name}/conda-lock.yml",
-            get(routes::environment::lockfile),
-        )
-        .route(
-            "/api/v1/environment/{namespace}/{name}/conda-lock.yaml",
-            get(routes::environment::lockfile),
-        )
-        .route(
-            "/api/v1/specification/",
-            get(routes::specification::solve).post(routes::specification::create),
-        )
-        .route("/api/v1/build/", get(routes::build::list))
-        .route(
-            "/api/v1/build/{build_id}/",
-            get(routes::build::get)
-                .put(routes::build::rebuild)
-                .delete(routes::build::delete),
-        )
-        .route(
-            "/api/v1/build/{build_id}/cancel/",
-            put(routes::build::cancel),
-        )
-        .route(
-            "/api/v1/build/{build_id}/packages/",
-            get(routes::build::packages),
-        )
-        .route("/api/v1/build/{build_id}/logs/", get(routes::build::logs))
-        .route("/api/v1/build/{build_id}/yaml/", get(routes::build::yaml))
-        .route(
-            "/api/v1/build/{build_id}/lockfile/",
-            get(routes::build::lockfile),
-        )
-        .route(
-            "/api/v1/build/{build_id}/conda-lock.yml",
-            get(routes::build::lockfile),
-        )
-        .route(
-            "/api/v1/build/{build_id}/conda-lock.yaml",
-            get(routes::build::lockfile),
-        )
-        .route(
-            "/api/v1/build/{build_id}/archive/",
-            get(routes::build::archive),
-        )
-        .route(
-            "/api/v1/build/{build_id}/installer/",
-            get(routes::build::installer),
-        )
-        .route(
-            "/api/v1/build/{build_id}/docker/",
-            get(routes::build::docker),
-        )
-        .route("/api/v1/channel/", get(routes::package::channels))
-        .route("/api/v1/package/", get(routes::package::packages))
-        .route(
-            "/api/v1/setting/",
-            get(routes::setting::get_global).put(routes::setting::put_global),
-        )
-        .route(
-            "/api/v1/setting/{namespace}/",
-            get(routes::setting::get_namespace).put(routes::setting::put_namespace),
-        )
-        .route(
-            "/api/v1/setting/{namespace}/{name}/",
-            get(routes::setting::get_environment).put(routes::setting::put_environment),
-        )
-        .route(
-            "/login/",
-            get(routes::login::form).post(routes::login::submit),
-        )
-        .route("/logout/", post(routes::login::logout))
-        .route("/metrics", get(routes::metrics))
-        .route("/storage/{*key}", get(artifacts::serve))
+    let mut routes = Router::new();
+    for route in api::routes() {
+        routes = routes.route(route.operation.path, route.handler);
+    }
+    let routes = routes
         .fallback(redirect_slashes)
         .with_state(Arc::new(state));
     let application = if prefix.is_empty() {
@@ -185,10 +79,13 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// FastAPI's `redirect_slashes`: 307 to the form of the path that has a route, else 404.
+/// One difference: the official client appends its `/` to the whole URL, query included
+/// (`environment?status=COMPLETED/`), so a slash that ends the query of a slash-less
+/// path moves to the path, where the client meant it (docs/COMPATIBILITY.md).
 async fn redirect_slashes(request: Request) -> Response {
     let uri = request.uri();
     let path = uri.path();
-    let query = uri
+    let mut query = uri
         .query()
         .map(|query| format!("?{query}"))
         .unwrap_or_default();
@@ -204,6 +101,9 @@ async fn redirect_slashes(request: Request) -> Response {
     } else if is_slashless_route(path) {
         None
     } else {
+        if query.ends_with('/') {
+            query.pop();
+        }
         Some(format!("{path}/"))
     };
     match target {

@@ -70,6 +70,21 @@ async fn status_is_served_under_the_prefix_with_the_envelope() {
             )
             .as_str()
         );
+        // The official client's filters: its slash lands at the end of the query.
+        let response = client()
+            .get(server.url("/api/v1/environment?status=COMPLETED&packages=hello/"))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(response.status(), 307);
+        assert_eq!(
+            response.headers()["location"],
+            format!(
+                "{}/api/v1/environment/?status=COMPLETED&packages=hello",
+                server.base.trim_start_matches(&server.origin)
+            )
+            .as_str()
+        );
         let response = client()
             .put(server.url("/api/v1/namespace/x/metadata/"))
             .send()
@@ -650,4 +665,26 @@ async fn cors_echoes_the_origin_with_credentials_and_metrics_are_prometheus_text
         "{text}"
     );
     assert!(text.contains("conda_store_environments 0"), "{text}");
+}
+
+/// Found by schemathesis: a page or v2 limit past `i64::MAX` rows panicked in the SQLite
+/// binding (the connection dropped); it is an empty page, or every row.
+#[tokio::test]
+async fn huge_pages_and_limits_are_empty_pages_not_crashes() {
+    let server = TestServer::start(
+        TestDatabase::create(conda_store_test_support::Backend::Sqlite).await,
+        test_settings("/conda-store"),
+    )
+    .await;
+    let admin = server.admin_token();
+    for path in [
+        "/api/v1/build/?page=92233720368547760",
+        "/api/v1/environment/?page=18446744073709551615&size=100",
+        "/api/v1/package/?page=9223372036854775807&distinct_on=name",
+        "/api/v2/environment/?limit=18446744073709551615",
+    ] {
+        let (status, body) = get_json(&server.url(path), Some(&admin)).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(body["data"], json!([]), "{path}");
+    }
 }

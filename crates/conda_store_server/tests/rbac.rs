@@ -76,7 +76,7 @@ async fn each_role_may_do_exactly_what_it_grants() {
             TestServer::start(TestDatabase::create(backend).await, test_settings("/")).await;
         let admin = server.admin_token();
         let first = server.submit(&admin, "team", "env", &["hello"]).await;
-        let doomed = server.submit(&admin, "team", "doomed", &["hello"]).await;
+        server.submit(&admin, "team", "doomed", &["hello"]).await;
         server.worker.run_until_idle().await.expect("worker");
         let second = server
             .submit(&admin, "team", "env", &["hello", "libhello=2"])

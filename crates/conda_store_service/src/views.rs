@@ -3,10 +3,11 @@
 //! pages render the same data. Timestamps are naive UTC, written as Python writes them.
 
 use chrono::NaiveDateTime;
+use schemars::JsonSchema;
 use serde::{Serialize, Serializer};
 
 /// A namespace row as a list item: `{"id","name"}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct NamespaceSummary {
     /// Row id.
     pub id: i32,
@@ -15,7 +16,8 @@ pub struct NamespaceSummary {
 }
 
 /// One v1 role mapping of a namespace: `entity` (an ARN) gets `role`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(rename = "NamespaceRoleMapping")]
 pub struct RoleMappingView {
     /// Row id.
     pub id: i32,
@@ -26,7 +28,8 @@ pub struct RoleMappingView {
 }
 
 /// A v2 role mapping: members of `other_namespace` get `role` on `namespace`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(rename = "NamespaceRoleMappingV2")]
 pub struct RoleMappingV2View {
     /// Row id.
     pub id: i32,
@@ -39,7 +42,8 @@ pub struct RoleMappingV2View {
 }
 
 /// A namespace with its metadata and v1 role mappings.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(rename = "Namespace")]
 pub struct NamespaceView {
     /// Row id.
     pub id: i32,
@@ -53,7 +57,8 @@ pub struct NamespaceView {
 
 /// An environment with its namespace. `current_build` is always null in lists and
 /// lookups, as in the original.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(rename = "Environment")]
 pub struct EnvironmentView {
     /// Row id.
     pub id: i32,
@@ -70,7 +75,8 @@ pub struct EnvironmentView {
 }
 
 /// A specification as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(rename = "Specification")]
 pub struct SpecificationView {
     /// Row id.
     pub id: i32,
@@ -82,11 +88,13 @@ pub struct SpecificationView {
     pub sha256: String,
     /// When it was first registered.
     #[serde(serialize_with = "timestamp")]
+    #[schemars(with = "Option<String>")]
     pub created_on: Option<NaiveDateTime>,
 }
 
 /// One artifact of a build.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(rename = "BuildArtifact")]
 pub struct ArtifactView {
     /// Row id.
     pub id: i32,
@@ -98,7 +106,8 @@ pub struct ArtifactView {
 
 /// A build. Lists leave `specification` and `build_artifacts` null; `packages` is
 /// always null, as in the original.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(rename = "Build")]
 pub struct BuildView {
     /// Row id.
     pub id: i32,
@@ -116,19 +125,23 @@ pub struct BuildView {
     pub size: Option<i64>,
     /// When it was queued.
     #[serde(serialize_with = "timestamp")]
+    #[schemars(with = "Option<String>")]
     pub scheduled_on: Option<NaiveDateTime>,
     /// When a worker started it.
     #[serde(serialize_with = "timestamp")]
+    #[schemars(with = "Option<String>")]
     pub started_on: Option<NaiveDateTime>,
     /// When it ended.
     #[serde(serialize_with = "timestamp")]
+    #[schemars(with = "Option<String>")]
     pub ended_on: Option<NaiveDateTime>,
     /// Its artifacts (single-build lookups only).
     pub build_artifacts: Option<Vec<ArtifactView>>,
 }
 
 /// A conda channel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(rename = "CondaChannel")]
 pub struct ChannelView {
     /// Row id.
     pub id: i32,
@@ -136,11 +149,13 @@ pub struct ChannelView {
     pub name: String,
     /// When the channel index last changed it.
     #[serde(serialize_with = "timestamp")]
+    #[schemars(with = "Option<String>")]
     pub last_update: Option<NaiveDateTime>,
 }
 
 /// A conda package (name and version in a channel).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(rename = "CondaPackage")]
 pub struct PackageView {
     /// Row id.
     pub id: i32,
@@ -157,7 +172,7 @@ pub struct PackageView {
 }
 
 /// Usage figures of one namespace.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct NamespaceUsage {
     /// Environments not deleted.
     pub num_environments: i64,

@@ -240,6 +240,26 @@ async fn a_specification_becomes_a_completed_runnable_environment() {
             "{text}"
         );
         assert!(text.contains("libhello 2.0.0"), "{text}");
+        // Its bin/activate (as `conda-store run` sources it) puts it first on PATH.
+        for shell in ["bash", "sh"] {
+            let activated = std::process::Command::new(shell)
+                .arg("-c")
+                .arg(r#". "$1/bin/activate" "$1" && echo "$CONDA_PREFIX" && exec hello"#)
+                .arg(shell)
+                .arg(&target)
+                .output()
+                .expect("activate");
+            let text = String::from_utf8_lossy(&activated.stdout);
+            assert!(activated.status.success(), "{shell}: {activated:?}");
+            assert!(
+                text.starts_with(&format!(
+                    "{}\nprefix={}",
+                    target.display(),
+                    target.display()
+                )),
+                "{shell}: {text}"
+            );
+        }
         let library = std::fs::read(target.join("lib/libhello.so")).expect("library");
         assert_eq!(
             library.len(),

@@ -232,8 +232,9 @@ pub async fn get(
     Ok(Envelope::ok(view))
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct EnvironmentUpdate {
+/// The body of `PUT /api/v1/environment/{ns}/{env}/`.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+pub(crate) struct EnvironmentUpdate {
     build_id: Option<i32>,
     description: Option<String>,
 }

@@ -52,10 +52,12 @@ pub async fn usage(
 
 /// The body of `POST /api/v1/token/`; every field optional. The official client sends
 /// `exp`, which the original ignores; so do we.
-#[derive(Debug, Default, Deserialize)]
-struct TokenRequest {
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+pub(crate) struct TokenRequest {
     primary_namespace: Option<String>,
+    #[schemars(with = "Option<String>")]
     expiration: Option<DateTime<Utc>>,
+    #[schemars(with = "Option<std::collections::BTreeMap<String, Vec<String>>>")]
     role_bindings: Option<RoleBindings>,
 }
 

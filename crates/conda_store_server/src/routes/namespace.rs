@@ -66,8 +66,9 @@ pub async fn create(
     Ok(acknowledge(None))
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct NamespaceUpdate {
+/// The body of `PUT /api/v1/namespace/{ns}/`.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+pub(crate) struct NamespaceUpdate {
     metadata: Option<serde_json::Value>,
     role_mappings: Option<BTreeMap<String, Vec<String>>>,
 }
@@ -194,14 +195,16 @@ pub async fn get_role(
     ))
 }
 
-#[derive(Debug, Deserialize)]
-struct RoleBody {
+/// The body of `POST` and `PUT /api/v1/namespace/{ns}/role`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub(crate) struct RoleBody {
     other_namespace: String,
     role: String,
 }
 
-#[derive(Debug, Deserialize)]
-struct OtherNamespaceBody {
+/// The body of `DELETE /api/v1/namespace/{ns}/role`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub(crate) struct OtherNamespaceBody {
     other_namespace: String,
 }
 

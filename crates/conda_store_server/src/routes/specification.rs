@@ -20,8 +20,8 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 /// The body of `POST /api/v1/specification/`.
-#[derive(Debug, Deserialize)]
-struct SpecificationRequest {
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub(crate) struct SpecificationRequest {
     #[serde(default)]
     specification: String,
     namespace: Option<String>,
