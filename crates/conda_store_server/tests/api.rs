@@ -688,3 +688,38 @@ async fn huge_pages_and_limits_are_empty_pages_not_crashes() {
         assert_eq!(body["data"], json!([]), "{path}");
     }
 }
+
+#[tokio::test]
+async fn predefined_tokens_authenticate_service_accounts() {
+    let settings = conda_store_core::settings::Settings {
+        predefined_tokens: std::collections::BTreeMap::from([(
+            "robot-token".to_owned(),
+            json!({"primary_namespace": "robots", "role_bindings": {"robots/*": ["editor"]}}),
+        )]),
+        ..test_settings("/")
+    };
+    let server = TestServer::start(
+        TestDatabase::create(conda_store_test_support::Backend::Sqlite).await,
+        settings,
+    )
+    .await;
+    let (_, body) = get_json(&server.url("/api/v1/permission/"), Some("robot-token")).await;
+    assert_eq!(body["data"]["authenticated"], true);
+    assert_eq!(body["data"]["primary_namespace"], "robots");
+    assert_eq!(
+        body["data"]["entity_roles"]["robots/*"],
+        json!(["developer"])
+    );
+    let (status, _) = get_json(&server.url("/api/v1/permission/"), Some("not-a-token")).await;
+    assert_eq!(status, 200, "an unknown token is anonymous, not an error");
+    // The login form page is served for browsers.
+    let page = client()
+        .get(server.url("/login/?next=/ui/"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("<form id=\"login\">"), "{page}");
+}
