@@ -26,6 +26,29 @@ pub struct Route {
     pub operation: Operation,
     /// The handler, registered for the operation's method only.
     pub handler: MethodRouter<Arc<AppState>>,
+    /// Whether the OpenAPI document lists it (pages such as `/admin/` are served but
+    /// not documented).
+    pub documented: bool,
+    /// Whether it belongs to the web UI, served only when `enable_ui` is on.
+    pub web_ui: bool,
+}
+
+impl Route {
+    /// The same route, as part of the web UI (served only when `enable_ui` is on).
+    pub fn web_ui(self) -> Self {
+        Self {
+            web_ui: true,
+            ..self
+        }
+    }
+
+    /// The same route, served but left out of the OpenAPI document.
+    pub fn hidden(self) -> Self {
+        Self {
+            documented: false,
+            ..self
+        }
+    }
 }
 
 /// The v1 pagination arguments.
@@ -91,6 +114,8 @@ pub fn routes() -> Vec<Route> {
         environment_routes(),
         build_routes(),
         other_routes(),
+        crate::admin::routes(),
+        routes::ui::routes(),
     ]
     .into_iter()
     .flatten()
@@ -98,7 +123,7 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// `route(operation, handler)`: the handler answers the operation's method only.
-fn route<H, T>(operation: Operation, handler: H) -> Route
+pub fn route<H, T>(operation: Operation, handler: H) -> Route
 where
     H: Handler<T, Arc<AppState>>,
     T: 'static,
@@ -112,16 +137,28 @@ where
     Route {
         operation,
         handler: on(filter, handler),
+        documented: true,
+        web_ui: false,
     }
 }
 
 /// A `GET` operation.
-fn get(path: &'static str, id: &'static str, summary: &'static str, answer: Answer) -> Operation {
+pub fn get(
+    path: &'static str,
+    id: &'static str,
+    summary: &'static str,
+    answer: Answer,
+) -> Operation {
     Operation::new(Method::GET, path, id, summary, answer)
 }
 
 /// A `POST` operation.
-fn post(path: &'static str, id: &'static str, summary: &'static str, answer: Answer) -> Operation {
+pub fn post(
+    path: &'static str,
+    id: &'static str,
+    summary: &'static str,
+    answer: Answer,
+) -> Operation {
     Operation::new(Method::POST, path, id, summary, answer)
 }
 
@@ -536,6 +573,16 @@ fn build_routes() -> Vec<Route> {
         ),
         route(
             get(
+                "/api/v1/build/{build_id}/logs/stream/",
+                "api_get_build_logs_stream",
+                "The build log as Server-Sent Events, followed while the build runs",
+                Answer::EventStream,
+            )
+            .query(&[Parameter::query("offset", ParameterType::Integer)]),
+            build::logs_stream,
+        ),
+        route(
+            get(
                 "/api/v1/build/{build_id}/yaml/",
                 "api_get_build_yaml",
                 "The environment YAML export",
@@ -726,7 +773,8 @@ fn other_routes() -> Vec<Route> {
 /// The document of [`routes`] under the server's prefix.
 pub fn document(prefix: &str) -> Value {
     let routes = routes();
-    crate::openapi::document(prefix, routes.iter().map(|route| &route.operation))
+    let documented = routes.iter().filter(|route| route.documented);
+    crate::openapi::document(prefix, documented.map(|route| &route.operation))
 }
 
 /// `GET /openapi.json`.

@@ -271,6 +271,14 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
+/// The credential a request presents, in the order tokens are checked: the login
+/// cookie, a bearer token, a basic password (the admin pages bind CSRF tokens to it).
+pub fn presented_credential(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE_NAME)
+        .or_else(|| bearer(headers))
+        .or_else(|| basic_password(headers))
+}
+
 fn authorization(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION)?.to_str().ok()
 }

@@ -7,11 +7,13 @@
 //! wrap the answer. Failures go through [`error::ApiError`], the one error → envelope
 //! mapping.
 
+pub mod admin;
 pub mod api;
 pub mod artifacts;
 pub mod auth;
 pub mod envelope;
 pub mod error;
+pub mod log_stream;
 pub mod oauth;
 pub mod openapi;
 pub mod params;
@@ -61,17 +63,28 @@ const SLASHLESS_ROUTES: &[&str] = &[
 ];
 
 /// Builds the application, with every route under the settings' `url_prefix`.
+/// With `enable_ui` off, the web UI's routes are left out.
 pub fn router(state: AppState) -> Router {
     let prefix = state.prefix().to_owned();
+    let enable_ui = state.service.settings().enable_ui;
+    let state = Arc::new(state);
     let mut routes = Router::new();
     for route in api::routes() {
-        routes = routes.route(route.operation.path, route.handler);
+        if enable_ui || !route.web_ui {
+            routes = routes.route(route.operation.path, route.handler);
+        }
     }
-    let routes = routes
-        .fallback(redirect_slashes)
-        .with_state(Arc::new(state));
+    let routes = routes.fallback(redirect_slashes).with_state(state.clone());
     let application = if prefix.is_empty() {
         routes
+    } else if enable_ui {
+        // `/` outside the prefix, and `{prefix}/`, go to the UI too, as in the original.
+        let redirect = axum::routing::get(routes::ui::redirect);
+        Router::new()
+            .route("/", redirect.clone())
+            .route(&format!("{prefix}/"), redirect)
+            .with_state(state)
+            .nest(&prefix, routes)
     } else {
         Router::new().nest(&prefix, routes)
     };

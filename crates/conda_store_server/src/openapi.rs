@@ -107,6 +107,8 @@ pub enum Answer {
     Text,
     /// 200 with an HTML page.
     Html,
+    /// 200 with a stream of Server-Sent Events (`text/event-stream`).
+    EventStream,
     /// 303 to the next page (logout).
     SeeOther,
 }
@@ -310,6 +312,11 @@ fn responses_json(operation: &Operation, generator: &mut SchemaGenerator) -> Val
         Answer::Html => (
             "200",
             json!({"description": "An HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}),
+        ),
+        Answer::EventStream => (
+            "200",
+            json!({"description": "Server-Sent Events: `log` events carry the text appended to the log, one `end` event carries the build's final status",
+                   "content": {"text/event-stream": {"schema": {"type": "string"}}}}),
         ),
         Answer::SeeOther => (
             "303",

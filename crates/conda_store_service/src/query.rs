@@ -114,6 +114,8 @@ pub struct BuildFilter {
     pub namespace: Option<String>,
     /// Package names the build must all contain.
     pub packages: Vec<String>,
+    /// Leave out deleted builds (the API's list shows them, as the original's does).
+    pub exclude_deleted: bool,
 }
 
 /// Filters of the package lists.
@@ -397,6 +399,23 @@ impl Service {
         Ok(listing(items, count, page))
     }
 
+    /// The ARN (`namespace/environment`) of a build's environment, in one query: what
+    /// authorizing a request on the build needs.
+    pub async fn build_arn(&self, build_id: i32) -> Result<Option<String>, ServiceError> {
+        let row: Option<(Option<String>, String)> = build::Entity::find_by_id(build_id)
+            .select_only()
+            .column(namespace::Column::Name)
+            .column(environment::Column::Name)
+            .join(JoinType::InnerJoin, build::Relation::Environment.def())
+            .join(JoinType::InnerJoin, environment::Relation::Namespace.def())
+            .into_tuple()
+            .one(&self.database)
+            .await?;
+        Ok(row.map(|(namespace, environment)| {
+            format!("{}/{environment}", namespace.unwrap_or_default())
+        }))
+    }
+
     /// A build with its specification and artifacts, and where it lives.
     pub async fn build(&self, build_id: i32) -> Result<Option<LocatedBuild>, ServiceError> {
         let Some(row) = build::Entity::find_by_id(build_id)
@@ -447,6 +466,18 @@ impl Service {
             namespace: namespace_name,
             environment: environment_row.name,
         }))
+    }
+
+    /// The status of a build (`QUEUED`, ..., `CANCELED`); none when it does not exist.
+    /// Cheap enough to poll, which the live build log does.
+    pub async fn build_status(&self, build_id: i32) -> Result<Option<String>, ServiceError> {
+        let status: Option<Option<String>> = build::Entity::find_by_id(build_id)
+            .select_only()
+            .column(build::Column::Status)
+            .into_tuple()
+            .one(&self.database)
+            .await?;
+        Ok(status.flatten())
     }
 
     /// The storage key of a build's `artifact`, if it has one.
@@ -933,6 +964,9 @@ fn build_query(visibility: &Visibility, filter: &BuildFilter) -> Select<build::E
     }
     for package in &filter.packages {
         select = select.filter(build::Column::Id.in_subquery(builds_with_package(package)));
+    }
+    if filter.exclude_deleted {
+        select = select.filter(build::Column::DeletedOn.is_null());
     }
     select
 }

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 /// What went wrong storing or reading an object.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +41,15 @@ pub trait Storage: Send + Sync {
     async fn append(&self, key: &str, bytes: &[u8]) -> Result<(), StorageError>;
     /// Reads the object under `key`.
     async fn get(&self, key: &str) -> Result<Vec<u8>, StorageError>;
+    /// Reads the object under `key` from byte `offset` to its end (empty when the
+    /// object is no longer than `offset`): how a growing build log is followed.
+    async fn read_from(&self, key: &str, offset: u64) -> Result<Vec<u8>, StorageError> {
+        let bytes = self.get(key).await?;
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        Ok(bytes[start..].to_vec())
+    }
     /// Whether an object exists under `key`.
     async fn exists(&self, key: &str) -> Result<bool, StorageError>;
     /// Removes the object under `key`; removing a missing object is not an error.
@@ -147,6 +156,21 @@ impl Storage for LocalStorage {
         tokio::fs::read(&path)
             .await
             .map_err(|error| backend(key, error))
+    }
+
+    async fn read_from(&self, key: &str, offset: u64) -> Result<Vec<u8>, StorageError> {
+        let path = self.path(key)?;
+        let mut file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|error| backend(key, error))?;
+        file.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(|error| backend(key, error))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .await
+            .map_err(|error| backend(key, error))?;
+        Ok(bytes)
     }
 
     async fn exists(&self, key: &str) -> Result<bool, StorageError> {

@@ -36,6 +36,22 @@ async fn objects_are_stored_appended_read_and_deleted() {
         storage.get("logs/k.log").await.expect("get"),
         b"first line\nsecond line\n"
     );
+    // A growing log is followed from where the reader got to.
+    assert_eq!(
+        storage.read_from("logs/k.log", 11).await.expect("tail"),
+        b"second line\n"
+    );
+    assert!(
+        storage
+            .read_from("logs/k.log", 100)
+            .await
+            .expect("past the end")
+            .is_empty()
+    );
+    assert!(matches!(
+        storage.read_from("logs/missing.log", 0).await,
+        Err(StorageError::NotFound(_))
+    ));
 
     let source = root.path().join("archive.tar.gz");
     std::fs::write(&source, b"archive bytes").expect("write");

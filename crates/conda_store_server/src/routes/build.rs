@@ -9,7 +9,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::params::QueryParameters;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use conda_store_core::authorization::Permission;
 use conda_store_core::domain::BuildArtifactType;
@@ -27,25 +27,38 @@ fn parse_build_id(text: &str) -> ApiResult<i32> {
     })
 }
 
-/// The build `build_id` after checking `permissions` on its environment; 404 when it
-/// does not exist.
+/// The id of build `build_id` after checking `permissions` on its environment; 404
+/// when it does not exist.
+pub async fn authorized_build_id(
+    state: &AppState,
+    caller: &Caller,
+    build_id: &str,
+    permissions: &[Permission],
+) -> ApiResult<i32> {
+    let build_id = parse_build_id(build_id)?;
+    let arn = state
+        .service
+        .build_arn(build_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("build does not exist"))?;
+    caller.require(&arn, permissions)?;
+    Ok(build_id)
+}
+
+/// The build `build_id` with its specification and artifacts, after checking
+/// `permissions` on its environment; 404 when it does not exist.
 pub async fn authorized_build(
     state: &AppState,
     caller: &Caller,
     build_id: &str,
     permissions: &[Permission],
 ) -> ApiResult<LocatedBuild> {
-    let build_id = parse_build_id(build_id)?;
-    let located = state
+    let build_id = authorized_build_id(state, caller, build_id, permissions).await?;
+    state
         .service
         .build(build_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("build does not exist"))?;
-    caller.require(
-        &format!("{}/{}", located.namespace, located.environment),
-        permissions,
-    )?;
-    Ok(located)
+        .ok_or_else(|| ApiError::not_found("build does not exist"))
 }
 
 /// `GET /api/v1/build/`: builds of visible environments, deleted ones included.
@@ -63,6 +76,7 @@ pub async fn list(
         name: parameters.get("name"),
         namespace: parameters.get("namespace"),
         packages: parameters.all("packages"),
+        exclude_deleted: false,
     };
     let listing = state
         .service
@@ -88,9 +102,9 @@ pub async fn rebuild(
     caller: Caller,
     Path(build_id): Path<String>,
 ) -> ApiResult<Response> {
-    let located =
-        authorized_build(&state, &caller, &build_id, &[Permission::EnvironmentUpdate]).await?;
-    let new_build = state.service.rebuild(located.build.id).await?;
+    let build_id =
+        authorized_build_id(&state, &caller, &build_id, &[Permission::EnvironmentUpdate]).await?;
+    let new_build = state.service.rebuild(build_id).await?;
     Ok(Envelope::with_message(
         serde_json::json!({ "build_id": new_build }),
         "rebuild triggered",
@@ -104,12 +118,10 @@ pub async fn cancel(
     caller: Caller,
     Path(build_id): Path<String>,
 ) -> ApiResult<Response> {
-    let located = authorized_build(&state, &caller, &build_id, &[Permission::BuildCancel]).await?;
-    state.service.cancel_build(located.build.id).await?;
-    Ok(acknowledge(Some(format!(
-        "build {} canceled",
-        located.build.id
-    ))))
+    let build_id =
+        authorized_build_id(&state, &caller, &build_id, &[Permission::BuildCancel]).await?;
+    state.service.cancel_build(build_id).await?;
+    Ok(acknowledge(Some(format!("build {build_id} canceled"))))
 }
 
 /// `DELETE /api/v1/build/{id}/`: only finished builds.
@@ -118,8 +130,9 @@ pub async fn delete(
     caller: Caller,
     Path(build_id): Path<String>,
 ) -> ApiResult<Response> {
-    let located = authorized_build(&state, &caller, &build_id, &[Permission::BuildDelete]).await?;
-    state.service.delete_build(located.build.id).await?;
+    let build_id =
+        authorized_build_id(&state, &caller, &build_id, &[Permission::BuildDelete]).await?;
+    state.service.delete_build(build_id).await?;
     Ok(acknowledge(None))
 }
 
@@ -130,8 +143,8 @@ pub async fn packages(
     Path(build_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Paginated<PackageView>> {
-    let located =
-        authorized_build(&state, &caller, &build_id, &[Permission::EnvironmentRead]).await?;
+    let build_id =
+        authorized_build_id(&state, &caller, &build_id, &[Permission::EnvironmentRead]).await?;
     let parameters = QueryParameters::parse(query.as_deref());
     let page = parameters.page(state.service.settings().max_page_size)?;
     let filter = PackageFilter {
@@ -142,7 +155,7 @@ pub async fn packages(
     };
     let listing = state
         .service
-        .build_packages(located.build.id, &filter, &page)
+        .build_packages(build_id, &filter, &page)
         .await?;
     Ok(Paginated::from(listing))
 }
@@ -153,8 +166,9 @@ async fn artifact(
     build_id: &str,
     artifact: BuildArtifactType,
 ) -> ApiResult<Response> {
-    let located = authorized_build(state, caller, build_id, &[Permission::EnvironmentRead]).await?;
-    redirect_to_artifact(state, located.build.id, artifact).await
+    let build_id =
+        authorized_build_id(state, caller, build_id, &[Permission::EnvironmentRead]).await?;
+    redirect_to_artifact(state, build_id, artifact).await
 }
 
 /// `GET /api/v1/build/{id}/logs/`.
@@ -164,6 +178,35 @@ pub async fn logs(
     Path(build_id): Path<String>,
 ) -> ApiResult<Response> {
     artifact(&state, &caller, &build_id, BuildArtifactType::Logs).await
+}
+
+/// `GET /api/v1/build/{id}/logs/stream/`: the log as Server-Sent Events, followed until
+/// the build finishes ([`crate::log_stream`]). `offset` skips bytes already shown; a
+/// reconnecting `EventSource` resumes from its `Last-Event-ID`.
+pub async fn logs_stream(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(build_id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let located =
+        authorized_build(&state, &caller, &build_id, &[Permission::EnvironmentRead]).await?;
+    let resumed = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    let offset = match resumed {
+        Some(offset) => offset,
+        None => QueryParameters::parse(query.as_deref())
+            .integer::<u64>("offset")?
+            .unwrap_or(0),
+    };
+    let key = crate::log_stream::log_key(&state.service, located.build.id).await?;
+    Ok(
+        crate::log_stream::stream(state.service.clone(), located.build.id, key, offset)
+            .into_response(),
+    )
 }
 
 /// `GET /api/v1/build/{id}/yaml/`.

@@ -35,6 +35,17 @@ fn next_url(state: &AppState, query: Option<&str>) -> String {
         .unwrap_or_else(|| format!("{}/", state.prefix()))
 }
 
+/// [`next_url`] for `GET /login/`, which also takes an absolute `next` on this server's
+/// own origin as its path: the UI's login button sends `window.location.href`.
+fn login_next(state: &AppState, query: Option<&str>, headers: &HeaderMap) -> String {
+    let origin = request_origin(state, headers);
+    QueryParameters::parse(query)
+        .get("next")
+        .and_then(|next| next.strip_prefix(&origin).map(str::to_owned))
+        .filter(|path| path.starts_with('/') && !path.starts_with("//"))
+        .unwrap_or_else(|| next_url(state, query))
+}
+
 /// `GET /login/`: with OAuth, 307 to the provider; with the password login, a form
 /// that posts the credentials as JSON, then follows `next`.
 pub async fn form(
@@ -42,10 +53,10 @@ pub async fn form(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
+    let next = login_next(&state, query.as_deref(), &headers);
     match &state.authentication.login {
-        LoginMethod::Password => Ok(password_form(&state, query.as_deref()).into_response()),
+        LoginMethod::Password => Ok(password_form(&state, &next).into_response()),
         LoginMethod::OAuth(provider) => {
-            let next = next_url(&state, query.as_deref());
             let mut bytes = [0u8; 16];
             getrandom::fill(&mut bytes).map_err(|error| {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
@@ -107,6 +118,16 @@ fn callback_url(state: &AppState, provider: &OAuthProvider, headers: &HeaderMap)
     if let Some(url) = &provider.callback_url {
         return url.clone();
     }
+    format!(
+        "{}{}/oauth_callback/",
+        request_origin(state, headers),
+        state.prefix()
+    )
+}
+
+/// `{scheme}://{host}` of a request, from its `Host` header; the scheme is `http`, or
+/// `X-Forwarded-Proto` when `behind_proxy` is set.
+pub(crate) fn request_origin(state: &AppState, headers: &HeaderMap) -> String {
     let header_text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
     let host = header_text("host").unwrap_or("localhost");
     let scheme = if state.service.settings().behind_proxy {
@@ -114,7 +135,7 @@ fn callback_url(state: &AppState, provider: &OAuthProvider, headers: &HeaderMap)
     } else {
         "http"
     };
-    format!("{scheme}://{host}{}/oauth_callback/", state.prefix())
+    format!("{scheme}://{host}")
 }
 
 /// `GET /oauth_callback/?code&state`: checks the state against the cookie (401 when
@@ -175,8 +196,10 @@ fn login_cookie(state: &AppState, user: String) -> ApiResult<String> {
     ))
 }
 
-fn password_form(state: &AppState, query: Option<&str>) -> Html<String> {
-    let action = format!("{}/login/?next={}", state.prefix(), next_url(state, query));
+/// The login form, posting to `/login/?next={next}`.
+fn password_form(state: &AppState, next: &str) -> Html<String> {
+    let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    let action = format!("{}/login/?next={next}", state.prefix());
     Html(format!(
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>conda-store login</title></head>

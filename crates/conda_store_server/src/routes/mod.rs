@@ -7,6 +7,7 @@ pub mod namespace;
 pub mod package;
 pub mod setting;
 pub mod specification;
+pub mod ui;
 
 use crate::AppState;
 use crate::auth::Caller;
