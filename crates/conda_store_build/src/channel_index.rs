@@ -117,9 +117,9 @@ fn subdir_url(channel_url: &str, subdir: &str) -> Result<url::Url, BuildError> {
         .map_err(|error| invalid(error.to_string()))
 }
 
-/// An HTTP client with bounded connect and read time-outs. One per fetch: a pooled
-/// connection must not outlive the runtime that opened it.
-fn http_client() -> Result<reqwest_middleware::ClientWithMiddleware, String> {
+/// An HTTP client with bounded connect and read time-outs. The channel index makes one
+/// per fetch: a pooled connection must not outlive the runtime that opened it.
+pub(crate) fn http_client() -> Result<reqwest_middleware::ClientWithMiddleware, String> {
     let client = rattler_reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)

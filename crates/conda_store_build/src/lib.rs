@@ -51,21 +51,28 @@ pub struct SolveRequest {
 pub struct Engine {
     gateway: Gateway,
     package_cache: PackageCache,
+    download_client: Option<reqwest_middleware::ClientWithMiddleware>,
     cache_directory: PathBuf,
 }
 
 impl Engine {
     /// An engine whose repodata and package caches live under `cache_directory`
-    /// (`repodata/` and `pkgs/`).
+    /// (`repodata/` and `pkgs/`). Its HTTP client gives up on a channel that does not
+    /// connect or stops sending (bounded time-outs), so a build against an unreachable
+    /// channel fails with the channel's URL instead of hanging.
     pub fn new(cache_directory: &Path) -> Self {
         let package_cache = PackageCache::new(cache_directory.join("pkgs"));
-        let gateway = Gateway::builder()
+        let mut builder = Gateway::builder()
             .with_cache_dir(cache_directory.join("repodata"))
-            .with_package_cache(package_cache.clone())
-            .finish();
+            .with_package_cache(package_cache.clone());
+        let download_client = channel_index::http_client().ok();
+        if let Some(client) = &download_client {
+            builder = builder.with_client(client.clone());
+        }
         Self {
-            gateway,
+            gateway: builder.finish(),
             package_cache,
+            download_client,
             cache_directory: cache_directory.to_owned(),
         }
     }
@@ -149,7 +156,11 @@ impl Engine {
         records: Vec<RepoDataRecord>,
     ) -> Result<(), BuildError> {
         let subdir = parse_platform(platform)?;
-        Installer::new()
+        let mut installer = Installer::new();
+        if let Some(client) = &self.download_client {
+            installer.set_download_client(client.clone());
+        }
+        installer
             .with_package_cache(self.package_cache.clone())
             .with_target_platform(subdir)
             .with_execute_link_scripts(false)

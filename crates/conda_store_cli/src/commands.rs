@@ -272,6 +272,12 @@ async fn run_server(settings: &Settings, with_workers: bool) -> anyhow::Result<(
         "conda-store-server listening on http://{local}{prefix}/ (database {})",
         url.redacted()
     );
+    if settings.enable_ui {
+        println!(
+            "Open http://{local}{prefix}/ui/ in a browser. {}",
+            login_hint(settings)
+        );
+    }
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -282,4 +288,18 @@ async fn run_server(settings: &Settings, with_workers: bool) -> anyhow::Result<(
         let _ = workers.await;
     }
     Ok(())
+}
+
+/// How to log in, for the start-up message; never prints a configured password.
+fn login_hint(settings: &Settings) -> String {
+    match settings.authentication_class.as_str() {
+        "DummyAuthentication" if settings.password == "password" => {
+            "Log in with any user name and the password `password` (set `password` to change it)."
+                .to_owned()
+        }
+        "DummyAuthentication" => {
+            "Log in with any user name and the password of the `password` setting.".to_owned()
+        }
+        _ => "Log in through the configured OAuth provider.".to_owned(),
+    }
 }

@@ -1076,3 +1076,35 @@ async fn environments_and_namespaces_are_deleted_with_all_their_files() {
         ));
     }
 }
+
+#[tokio::test]
+async fn an_unreachable_channel_fails_the_build_fast_naming_the_channel() {
+    for backend in backends() {
+        let setup = setup(TestDatabase::create(backend).await).await;
+        // A port nothing listens on, and a host name that does not resolve.
+        for channel in [
+            "http://127.0.0.1:1/offline",
+            "https://no-such-host.invalid/conda-forge",
+        ] {
+            let created = setup
+                .service
+                .create_build(
+                    "default",
+                    specification_from(channel, "offline", &["hello"]),
+                )
+                .await
+                .expect("create build");
+            let started = Instant::now();
+            setup.worker.run_until_idle().await.expect("worker");
+            let row = build_row(&setup, created.build_id).await;
+            assert_eq!(row.status.as_deref(), Some("FAILED"));
+            let reason = row.status_info.unwrap_or_default();
+            assert!(reason.contains(channel), "{reason}");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{:?}",
+                started.elapsed()
+            );
+        }
+    }
+}
