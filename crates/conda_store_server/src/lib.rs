@@ -66,14 +66,25 @@ const SLASHLESS_ROUTES: &[&str] = &[
 /// With `enable_ui` off, the web UI's routes are left out.
 pub fn router(state: AppState) -> Router {
     let prefix = state.prefix().to_owned();
-    let enable_ui = state.service.settings().enable_ui;
-    let state = Arc::new(state);
-    let mut routes = Router::new();
-    for route in api::routes() {
-        if enable_ui || !route.web_ui {
-            routes = routes.route(route.operation.path, route.handler);
+    let settings = state.service.settings();
+    let enable_ui = settings.enable_ui;
+    let served = |route: &api::Route| {
+        let path = route.operation.path;
+        if route.web_ui {
+            enable_ui
+        } else if path.starts_with("/api/") {
+            settings.enable_api
+        } else if path == "/metrics" {
+            settings.enable_metrics
+        } else {
+            true
         }
+    };
+    let mut routes = Router::new();
+    for route in api::routes().into_iter().filter(|route| served(route)) {
+        routes = routes.route(route.operation.path, route.handler);
     }
+    let state = Arc::new(state);
     let routes = routes.fallback(redirect_slashes).with_state(state.clone());
     let application = if prefix.is_empty() {
         routes

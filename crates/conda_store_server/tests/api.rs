@@ -723,3 +723,27 @@ async fn predefined_tokens_authenticate_service_accounts() {
         .expect("text");
     assert!(page.contains("<form id=\"login\">"), "{page}");
 }
+
+#[tokio::test]
+async fn the_api_and_metrics_can_be_turned_off() {
+    let settings = conda_store_core::settings::Settings {
+        enable_api: false,
+        enable_metrics: false,
+        ..test_settings("/")
+    };
+    let server = TestServer::start(
+        TestDatabase::create(conda_store_test_support::Backend::Sqlite).await,
+        settings,
+    )
+    .await;
+    for path in ["/api/v1/", "/api/v1/environment/", "/metrics"] {
+        let response = client().get(server.url(path)).send().await.expect("get");
+        assert_eq!(response.status(), 404, "{path}");
+    }
+    let response = client()
+        .get(server.url("/login/"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status(), 200, "logging in stays possible");
+}
