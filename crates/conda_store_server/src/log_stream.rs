@@ -36,7 +36,18 @@ struct LogFollower {
     ended: bool,
     /// Whether the next poll waits first.
     wait: bool,
+    /// When the build was first seen CANCELED: its worker writes the closing line
+    /// at its next heartbeat, so the stream waits a little for it.
+    canceled_since: Option<std::time::Instant>,
+    /// Whether the cancel line has been sent.
+    cancel_line_sent: bool,
 }
+
+/// How long a canceled build's stream waits for the worker's closing line.
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// The end of the line the worker closes a canceled build's log with.
+const CANCEL_LINE_END: &[u8] = b"due to being canceled from the REST API";
 
 /// The SSE answer following the log of `build_id` from byte `offset`.
 pub fn stream(
@@ -54,6 +65,8 @@ pub fn stream(
         ready: VecDeque::new(),
         ended: false,
         wait: false,
+        canceled_since: None,
+        cancel_line_sent: false,
     };
     let events = futures_util::stream::unfold(follower, |mut follower| async move {
         let event = follower.next_event().await?;
@@ -119,7 +132,7 @@ impl LogFollower {
             return Ok(());
         }
         let status = self.service.build_status(self.build_id).await?;
-        if !is_finished(status.as_deref()) {
+        if !is_finished(status.as_deref()) || self.awaits_cancel_line(status.as_deref()) {
             return Ok(());
         }
         // Lines written between the last read and the status change.
@@ -130,6 +143,17 @@ impl LogFollower {
         }
         self.finish(status.as_deref().unwrap_or(GONE));
         Ok(())
+    }
+
+    /// Whether a canceled build's closing line may still come.
+    fn awaits_cancel_line(&mut self, status: Option<&str>) -> bool {
+        if status != Some("CANCELED") || self.cancel_line_sent {
+            return false;
+        }
+        let since = *self
+            .canceled_since
+            .get_or_insert_with(std::time::Instant::now);
+        since.elapsed() < CANCEL_GRACE
     }
 
     /// Queues the `end` event.
@@ -162,6 +186,9 @@ impl LogFollower {
         self.pending.extend_from_slice(&bytes);
         if let Some(end) = self.pending.iter().rposition(|byte| *byte == b'\n') {
             let lines: Vec<u8> = self.pending.drain(..=end).collect();
+            self.cancel_line_sent |= lines
+                .windows(CANCEL_LINE_END.len())
+                .any(|window| window == CANCEL_LINE_END);
             self.ready.push_back(self.log_event(&lines));
         }
         Ok(true)

@@ -635,3 +635,50 @@ async fn the_log_stream_sends_the_log_so_far_then_appended_lines_then_ends() {
         .unwrap();
     assert_eq!(logs.status(), 307);
 }
+
+#[tokio::test]
+async fn the_log_stream_of_a_canceled_build_waits_for_the_workers_closing_line() {
+    let server = start().await;
+    let token = server.admin_token();
+    let build_id = server.submit(&token, "team", "hello-env", &["hello"]).await;
+    // A worker holds the job, so canceling leaves the closing line to that worker.
+    conda_store_db::queue::claim(
+        server.service.database(),
+        "test-worker",
+        None,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap()
+    .expect("the build job");
+    let context = server.service.build_context(build_id).await.unwrap();
+    server.service.mark_build_started(&context).await.unwrap();
+    server
+        .service
+        .append_log(&context, "solving")
+        .await
+        .unwrap();
+    let mut response = client()
+        .get(server.url(&format!("/api/v1/build/{build_id}/logs/stream/")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let mut text = String::new();
+    assert!(read_until(&mut response, &mut text, "data: solving\n").await);
+    // A running build is canceled; its worker writes the closing line a moment later.
+    server.service.cancel_build(build_id).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.service.append_canceled_line(&context).await.unwrap();
+    assert!(
+        read_until(&mut response, &mut text, "event: end\ndata: CANCELED\n").await,
+        "{text}"
+    );
+    let line =
+        format!("build {build_id} marked as CANCELED due to being canceled from the REST API");
+    assert!(
+        text.find(&line)
+            .is_some_and(|at| at < text.find("event: end").unwrap()),
+        "{text}"
+    );
+}
