@@ -223,10 +223,10 @@ async fn shutdown_signal() {
 async fn run_worker(settings: &Settings, flag: Option<usize>) -> anyhow::Result<()> {
     let (url, database) = open_database(settings).await?;
     let count = concurrency(settings, flag);
-    println!(
+    announce(&format!(
         "conda-store-server worker running {count} jobs at a time (database {})",
         url.redacted()
-    );
+    ));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (service, engine) = application(settings, database);
     let worker = Worker::new(service, engine, WorkerOptions::default());
@@ -268,15 +268,15 @@ async fn run_server(settings: &Settings, with_workers: bool) -> anyhow::Result<(
         .local_addr()
         .context("reading the listening address")?;
     let prefix = settings.url_prefix.trim_end_matches('/');
-    println!(
+    announce(&format!(
         "conda-store-server listening on http://{local}{prefix}/ (database {})",
         url.redacted()
-    );
+    ));
     if settings.enable_ui {
-        println!(
+        announce(&format!(
             "Open http://{local}{prefix}/ui/ in a browser. {}",
             login_hint(settings)
-        );
+        ));
     }
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
@@ -288,6 +288,14 @@ async fn run_server(settings: &Settings, with_workers: bool) -> anyhow::Result<(
         let _ = workers.await;
     }
     Ok(())
+}
+
+/// Prints a start-up line. A long-running server must not die because whoever started it
+/// stopped reading its output (a closed pipe), so write errors are ignored.
+fn announce(line: &str) {
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "{line}");
+    let _ = stdout.flush();
 }
 
 /// How to log in, for the start-up message; never prints a configured password.

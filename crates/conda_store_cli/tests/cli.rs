@@ -377,6 +377,10 @@ fn standalone_migrates_the_embedded_database_and_serves_the_status_route() {
         url.starts_with("http://127.0.0.1:"),
         "standalone listens on 127.0.0.1: {url}"
     );
+    // Whoever started it stopped reading its output (the pipe is closed now): the
+    // server keeps running.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(child.try_wait().expect("wait").is_none(), "the server died");
     let body: serde_json::Value = reqwest::blocking::get(format!("{url}api/v1/"))
         .and_then(|response| response.json())
         .expect("GET /api/v1/");
