@@ -45,6 +45,8 @@ impl Server {
             .env("XDG_DATA_HOME", root.join("home/data"))
             // No channel index: the test must not reach the network.
             .env("CONDA_STORE_CONDA_INDEXED_CHANNELS", "[]")
+            // Tests must not depend on how much disk the machine has free.
+            .env("CONDA_STORE_STORAGE_THRESHOLD", "0")
             .env("CONDA_STORE_CONDA_SOLVE_PLATFORMS", "[\"linux-64\"]")
             // One job at a time: the admin step keeps a build queued behind another.
             .env("CONDA_STORE_CONCURRENCY", "1")

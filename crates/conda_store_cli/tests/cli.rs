@@ -359,6 +359,8 @@ fn standalone_migrates_the_embedded_database_and_serves_the_status_route() {
         .env("XDG_DATA_HOME", &data)
         // No channel index: the test must not reach the network.
         .env("CONDA_STORE_CONDA_INDEXED_CHANNELS", "[]")
+        // Tests must not depend on how much disk the machine has free.
+        .env("CONDA_STORE_STORAGE_THRESHOLD", "0")
         .args(["standalone", "--port", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -37,6 +37,8 @@ fn the_readme_main_command_serves_the_api_and_the_ui_and_stops_on_ctrl_c() {
         .env("HOME", home.path())
         .env("XDG_DATA_HOME", home.path().join("data"))
         .env("CONDA_STORE_CONDA_INDEXED_CHANNELS", "[]")
+        // Tests must not depend on how much disk the machine has free.
+        .env("CONDA_STORE_STORAGE_THRESHOLD", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -65,6 +65,8 @@ fn start_worker(deployment: &Deployment, concurrency: usize) -> Child {
         .env_remove("CONDA_STORE_DATABASE_URL")
         // No channel index: the test must not reach the network.
         .env("CONDA_STORE_CONDA_INDEXED_CHANNELS", "[]")
+        // Tests must not depend on how much disk the machine has free.
+        .env("CONDA_STORE_STORAGE_THRESHOLD", "0")
         .args(["--database-url", &deployment.database.url])
         .arg("--data-directory")
         .arg(&deployment.data)

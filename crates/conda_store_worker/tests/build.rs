@@ -51,6 +51,8 @@ async fn setup_with(database: TestDatabase, options: WorkerOptions, settings: Se
         conda_solve_platforms: vec!["linux-64".to_owned()],
         // No channel index: no network in tests.
         conda_indexed_channels: Vec::new(),
+        // Tests must not depend on how much disk the machine has free.
+        storage_threshold: 0,
         ..settings
     };
     let service = Service::new(
