@@ -8,7 +8,13 @@ venv="$PWD/target/test-venv"
 requirements="scripts/test-requirements.txt"
 stamp="$venv/requirements.sha256"
 wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+# A venv whose scripts name another folder (a moved target/) is rebuilt too.
+usable() {
+    [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] &&
+        case "$(head -n 1 "$venv/bin/pip" 2>/dev/null)" in "#!$venv/bin/"*) true ;; *) false ;; esac &&
+        "$venv/bin/python" -c "" 2>/dev/null
+}
+if ! usable; then
     rm -rf "$venv"
     python3 -m venv "$venv" >&2
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements" >&2
