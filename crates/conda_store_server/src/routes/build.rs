@@ -190,8 +190,8 @@ pub async fn logs_stream(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let located =
-        authorized_build(&state, &caller, &build_id, &[Permission::EnvironmentRead]).await?;
+    let build_id =
+        authorized_build_id(&state, &caller, &build_id, &[Permission::EnvironmentRead]).await?;
     let resumed = headers
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
@@ -202,11 +202,8 @@ pub async fn logs_stream(
             .integer::<u64>("offset")?
             .unwrap_or(0),
     };
-    let key = crate::log_stream::log_key(&state.service, located.build.id).await?;
-    Ok(
-        crate::log_stream::stream(state.service.clone(), located.build.id, key, offset)
-            .into_response(),
-    )
+    let key = crate::log_stream::log_key(&state.service, build_id).await?;
+    Ok(crate::log_stream::stream(state.service.clone(), build_id, key, offset).into_response())
 }
 
 /// `GET /api/v1/build/{id}/yaml/`.
