@@ -78,6 +78,7 @@ async fn solve_case(name: &str, channel: &str, specs: &[&str], platform: &str, c
         specs: specs.clone(),
         platforms: vec![platform.to_owned()],
         cuda_override: None,
+        timeout: None,
     };
     let gateway = Gateway::builder()
         .with_cache_dir(cache.join(format!("direct-{name}")))
@@ -167,6 +168,7 @@ async fn install_case(root: &Path) {
         specs: vec!["many-files".to_owned()],
         platforms: vec!["linux-64".to_owned()],
         cuda_override: None,
+        timeout: None,
     };
     let records = engine
         .lock(&request)
@@ -223,6 +225,7 @@ async fn concurrent_case(root: &Path, local: &TestChannel) {
         specs: vec!["hello".to_owned()],
         platforms: vec!["linux-64".to_owned()],
         cuda_override: None,
+        timeout: None,
     };
     let records = engine
         .lock(&request)

@@ -54,6 +54,24 @@ pub enum BuildError {
         /// What went wrong.
         reason: String,
     },
+    /// The solver ran longer than `conda_max_solve_time` allows.
+    #[error(
+        "the specification could not be solved for {platform} within {seconds} s (conda_max_solve_time)"
+    )]
+    SolveTimeout {
+        /// The platform solved for.
+        platform: String,
+        /// The time limit in seconds.
+        seconds: u64,
+    },
+    /// The mode or owner of an installed file could not be set.
+    #[error("cannot set the permissions of {}: {reason}", path.display())]
+    Permissions {
+        /// The file or directory.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// The conda-pack archive could not be written.
     #[error("cannot pack {}: {reason}", prefix.display())]
     Pack {

@@ -12,12 +12,14 @@ mod channel_index;
 mod error;
 mod lock;
 mod pack;
+mod permissions;
 mod pip;
 
 pub use channel_index::ChannelRepodata;
 pub use error::BuildError;
 pub use lock::Lock;
 pub use pack::conda_pack;
+pub use permissions::Permissions;
 pub use pip::{PypiPackage, Uv, python_executable};
 
 use conda_store_core::specification::parse_match_spec;
@@ -27,11 +29,12 @@ use rattler_conda_types::{
     Channel, ChannelConfig, GenericVirtualPackage, MatchSpec, RepoDataRecord, Subdir,
 };
 use rattler_repodata_gateway::Gateway;
-use rattler_solve::{SolverImpl, SolverTask, resolvo};
+use rattler_solve::{CancellationToken, SolveError, SolverImpl, SolverTask, resolvo};
 use rattler_virtual_packages::{Override, VirtualPackageOverrides, VirtualPackages};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 /// What to solve: channels (full URLs, already normalised), conda match specs, the
 /// target platforms, and the CUDA version to assume (`CONDA_OVERRIDE_CUDA`).
@@ -45,6 +48,9 @@ pub struct SolveRequest {
     pub platforms: Vec<String>,
     /// `CONDA_OVERRIDE_CUDA` from the specification's variables, if any.
     pub cuda_override: Option<String>,
+    /// The longest a solve of one platform may take (`conda_max_solve_time`); none for
+    /// no limit.
+    pub timeout: Option<Duration>,
 }
 
 /// Solves, locks and installs environments. Cheap to share behind an `Arc`.
@@ -94,21 +100,20 @@ impl Engine {
         let mut platforms = BTreeMap::new();
         for platform in &request.platforms {
             let subdir = parse_platform(platform)?;
-            let records = self
-                .solve(&channels, &specs, subdir, request.cuda_override.as_deref())
-                .await?;
+            let records = self.solve(&channels, &specs, subdir, request).await?;
             platforms.insert(platform.clone(), records);
         }
         Ok(Lock::new(request.channels.clone(), platforms))
     }
 
-    /// Solves `specs` against `channels` for one platform.
+    /// Solves `specs` against `channels` for one platform, with the virtual packages
+    /// and the time limit of `request`.
     async fn solve(
         &self,
         channels: &[Channel],
         specs: &[MatchSpec],
         platform: Subdir,
-        cuda_override: Option<&str>,
+        request: &SolveRequest,
     ) -> Result<Vec<RepoDataRecord>, BuildError> {
         let repodata = self
             .gateway
@@ -126,21 +131,33 @@ impl Engine {
                     .collect(),
                 reason: error.to_string(),
             })?;
-        let virtual_packages = virtual_packages(platform, cuda_override)?;
+        let virtual_packages = virtual_packages(platform, request.cuda_override.as_deref())?;
         let specs = specs.to_vec();
+        let timeout = request.timeout;
+        // A build dropped meanwhile (canceled) stops the solver thread too.
+        let cancellation = CancelOnDrop(CancellationToken::new());
+        let token = cancellation.0.clone();
         // Solving is CPU work: keep it off the async executor.
         tokio::task::spawn_blocking(move || {
             let task = SolverTask {
                 virtual_packages,
                 specs,
+                timeout,
+                cancellation_token: Some(token),
                 ..SolverTask::from_iter(&repodata)
             };
             resolvo::Solver
                 .solve(task)
                 .map(|solution| solution.records)
-                .map_err(|error| BuildError::Unsolvable {
-                    platform: platform.to_string(),
-                    explanation: error.to_string(),
+                .map_err(|error| match error {
+                    SolveError::Cancelled => BuildError::SolveTimeout {
+                        platform: platform.to_string(),
+                        seconds: timeout.map_or(0, |timeout| timeout.as_secs()),
+                    },
+                    error => BuildError::Unsolvable {
+                        platform: platform.to_string(),
+                        explanation: error.to_string(),
+                    },
                 })
         })
         .await
@@ -171,6 +188,15 @@ impl Engine {
                 reason: error.to_string(),
             })?;
         Ok(())
+    }
+}
+
+/// Cancels a solve when the future waiting for it is dropped.
+struct CancelOnDrop(CancellationToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
     }
 }
 

@@ -36,6 +36,7 @@ fn request(channel: &TestChannel, specs: &[&str]) -> SolveRequest {
         specs: specs.iter().map(|spec| (*spec).to_owned()).collect(),
         platforms: vec!["linux-64".to_owned()],
         cuda_override: None,
+        timeout: None,
     }
 }
 
@@ -175,6 +176,25 @@ async fn unsolvable_specifications_explain_why() {
         .await
         .expect_err("unsolvable");
     assert!(missing.to_string().contains("no-such-package"), "{missing}");
+}
+
+#[tokio::test]
+async fn a_solve_past_its_time_limit_fails_naming_the_setting() {
+    let setup = setup().await;
+    let mut request = request(&setup.channel, &["hello"]);
+    request.timeout = Some(std::time::Duration::ZERO);
+    let error = setup.engine.lock(&request).await.expect_err("timed out");
+    assert!(
+        matches!(error, BuildError::SolveTimeout { ref platform, .. } if platform == "linux-64"),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("conda_max_solve_time"),
+        "{error}"
+    );
+    // The same request with room to solve succeeds.
+    request.timeout = Some(std::time::Duration::from_secs(60));
+    setup.engine.lock(&request).await.expect("solved in time");
 }
 
 #[tokio::test]

@@ -188,11 +188,14 @@ async fn open_database(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Data
 fn application(settings: &Settings, database: DatabaseConnection) -> (Service, Arc<Engine>) {
     let user_data = user_data_directory();
     let data = settings.data_directory(&user_data);
+    // Absolute, as the Python conda-store makes it: prefixes and symlinks name it.
+    let store = settings.store_directory(&user_data);
+    let store = std::path::absolute(&store).unwrap_or(store);
     let service = Service::new(
         database,
         Arc::new(settings.clone()),
         Arc::new(LocalStorage::new(data.join("storage"))),
-        settings.store_directory(&user_data),
+        store,
     );
     (service, Arc::new(Engine::new(&data.join("cache"))))
 }

@@ -104,16 +104,31 @@ async fn statuses(service: &Service, ids: &[i32]) -> Vec<String> {
     statuses
 }
 
-async fn log_of(service: &Service, build_id: i32) -> String {
-    let key = build_artifact::Entity::find()
+/// The storage key of a build's log, once its LOGS row exists.
+async fn log_key(service: &Service, build_id: i32) -> Option<String> {
+    build_artifact::Entity::find()
         .filter(build_artifact::Column::BuildId.eq(build_id))
         .filter(build_artifact::Column::ArtifactType.eq("LOGS"))
         .one(service.database())
         .await
         .expect("artifact")
         .and_then(|row| row.key)
-        .expect("LOGS artifact");
+}
+
+async fn log_of(service: &Service, build_id: i32) -> String {
+    let key = log_key(service, build_id).await.expect("LOGS artifact");
     String::from_utf8(service.storage().get(&key).await.expect("log")).expect("utf-8")
+}
+
+/// The log written so far; empty while the build has not started logging.
+async fn log_so_far(service: &Service, build_id: i32) -> String {
+    let Some(key) = log_key(service, build_id).await else {
+        return String::new();
+    };
+    match service.storage().get(&key).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => String::new(),
+    }
 }
 
 fn stop(mut child: Child) {
@@ -213,13 +228,22 @@ async fn a_killed_worker_does_not_leave_its_build_building() {
             .expect("create build");
         let mut doomed = start_worker(&deployment, 1);
         let started = Instant::now();
-        while statuses(&deployment.service, &[created.build_id]).await != ["BUILDING"] {
+        // BUILDING is written before the first log line: wait for the solve to start, so
+        // the killed attempt has certainly logged its start.
+        while !log_so_far(&deployment.service, created.build_id)
+            .await
+            .contains("solving")
+        {
             assert!(
                 started.elapsed() < Duration::from_secs(30),
-                "never BUILDING on {backend:?}"
+                "never solving on {backend:?}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        assert_eq!(
+            statuses(&deployment.service, &[created.build_id]).await,
+            ["BUILDING"]
+        );
         doomed.kill().expect("SIGKILL");
         let _ = doomed.wait();
         let killed_at = Instant::now();

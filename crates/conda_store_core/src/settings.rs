@@ -7,6 +7,7 @@
 //! there (`CONDA_STORE_WATCH_PATHS='["/srv/envs"]'`).
 
 use crate::domain::BuildArtifactType;
+use crate::paths;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -508,6 +509,13 @@ impl Settings {
                 format!("`{permissions}` is not an octal mode such as 775"),
             ));
         }
+        paths::check_template(&self.build_directory, paths::BUILD_DIRECTORY_FIELDS)
+            .map_err(|reason| ("build_directory", reason))?;
+        paths::check_template(
+            &self.environment_directory,
+            paths::ENVIRONMENT_DIRECTORY_FIELDS,
+        )
+        .map_err(|reason| ("environment_directory", reason))?;
         const LEVELS: [&str; 5] = ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"];
         if !LEVELS.contains(&self.log_level.to_ascii_uppercase().as_str()) {
             return Err((
@@ -516,6 +524,12 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// The longest one solve may take (`conda_max_solve_time`); none when it is 0.
+    pub fn solve_time_limit(&self) -> Option<std::time::Duration> {
+        (self.conda_max_solve_time > 0)
+            .then(|| std::time::Duration::from_secs(self.conda_max_solve_time))
     }
 
     /// The data directory: the setting, or `user_data_directory/conda-store`.
@@ -664,6 +678,21 @@ mod tests {
             message
                 .unwrap_or_default()
                 .starts_with("setting `build_artifacts` in c.toml")
+        );
+
+        let template = Layer::from_toml(
+            "environment_directory = \"/envs/{namespace}/{env}\"",
+            Path::new("c.toml"),
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        let message = Settings::from_layers(&[template])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            message.starts_with("setting `environment_directory` in c.toml")
+                && message.contains("unknown field {env}"),
+            "{message}"
         );
     }
 

@@ -5,6 +5,7 @@ use crate::{PackageBuild, Service, ServiceError, SettingsLevel, insert_unless_ex
 use chrono::Utc;
 use conda_store_core::build_key::{BuildKeyParts, artifact_key};
 use conda_store_core::domain::{BuildArtifactType, BuildStatus};
+use conda_store_core::paths;
 use conda_store_core::settings::Settings;
 use conda_store_db::entity::{
     build, build_artifact, build_conda_package_build, conda_channel, conda_package,
@@ -13,9 +14,6 @@ use conda_store_db::entity::{
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// Longest build path the Python conda-store accepts.
-pub const MAX_BUILD_PATH: usize = 255;
 
 /// Everything a worker needs to know about a build.
 #[derive(Debug)]
@@ -48,32 +46,36 @@ pub struct InstalledPackage {
 }
 
 impl BuildContext {
-    /// The prefix directory: `{store_directory}/{namespace}/{key}` (no namespace level
-    /// for key version 3, as in the Python conda-store).
+    /// The prefix directory: the `build_directory` template, then the key (namespace
+    /// empty for key version 3, as in the Python conda-store).
     pub fn build_path(&self, service: &Service) -> Result<PathBuf, String> {
-        let mut path = service.store_directory.clone();
-        if self.build.build_key_version != 3 {
-            path.push(&self.namespace);
-        }
-        path.push(&self.key);
-        if path.as_os_str().len() > MAX_BUILD_PATH {
-            return Err(format!(
-                "build_path too long: must be <= {MAX_BUILD_PATH} characters"
-            ));
-        }
-        Ok(path)
+        let namespace = match self.build.build_key_version {
+            3 => "",
+            _ => self.namespace.as_str(),
+        };
+        paths::build_path(
+            &service.settings.build_directory,
+            &service.store_directory,
+            namespace,
+            &self.key,
+        )
+        .map_err(|error| error.to_string())
     }
 
-    /// The environment symlink `{store_directory}/{namespace}/envs/{name}`; none for key
-    /// version 3.
-    pub fn environment_path(&self, service: &Service) -> Option<PathBuf> {
-        (self.build.build_key_version != 3).then(|| {
-            service
-                .store_directory
-                .join(&self.namespace)
-                .join("envs")
-                .join(&self.environment.name)
-        })
+    /// The environment symlink, from the `environment_directory` template; none for key
+    /// version 3, as in the Python conda-store.
+    pub fn environment_path(&self, service: &Service) -> Result<Option<PathBuf>, String> {
+        if self.build.build_key_version == 3 {
+            return Ok(None);
+        }
+        paths::environment_path(
+            &service.settings.environment_directory,
+            &service.store_directory,
+            &self.namespace,
+            &self.environment.name,
+        )
+        .map(Some)
+        .map_err(|error| error.to_string())
     }
 
     /// The storage key of an artifact of this build.

@@ -97,7 +97,10 @@ impl Service {
         context: &BuildContext,
         prefix: &Path,
     ) -> Result<(), ServiceError> {
-        let Some(link) = context.environment_path(self) else {
+        let Some(link) = context
+            .environment_path(self)
+            .map_err(ServiceError::Invalid)?
+        else {
             return Ok(());
         };
         let failed = |error: std::io::Error| {
@@ -209,6 +212,12 @@ impl Service {
             .filter(build_artifact::Column::BuildId.eq(build_id))
             .all(&self.database)
             .await?;
+        // The prefix this build's path template gives: removable even when the
+        // template puts it outside `store_directory`.
+        let build_path = match self.build_context(build_id).await {
+            Ok(context) => context.build_path(self).ok(),
+            Err(_) => None,
+        };
         for artifact in artifacts {
             let kind = BuildArtifactType::from_str(&artifact.artifact_type).ok();
             if kind.is_some_and(|kind| kept.contains(&kind)) {
@@ -216,7 +225,10 @@ impl Service {
             }
             let key = artifact.key.clone().unwrap_or_default();
             match kind {
-                Some(BuildArtifactType::Directory) => self.remove_prefix(Path::new(&key)).await?,
+                Some(BuildArtifactType::Directory) => {
+                    self.remove_prefix(Path::new(&key), build_path.as_deref())
+                        .await?;
+                }
                 // Legacy docker and registry keys name no stored object of ours.
                 Some(
                     BuildArtifactType::DockerBlob
@@ -234,9 +246,16 @@ impl Service {
         Ok(())
     }
 
-    /// Removes a prefix directory, refusing anything outside `store_directory`.
-    async fn remove_prefix(&self, prefix: &Path) -> Result<(), ServiceError> {
-        if !prefix.starts_with(&self.store_directory) || prefix == self.store_directory {
+    /// Removes a prefix directory: the build's own `build_path`, or a directory under
+    /// `store_directory`; anything else is refused.
+    async fn remove_prefix(
+        &self,
+        prefix: &Path,
+        build_path: Option<&Path>,
+    ) -> Result<(), ServiceError> {
+        let own = build_path == Some(prefix);
+        let in_store = prefix.starts_with(&self.store_directory) && prefix != self.store_directory;
+        if !own && !in_store {
             tracing::warn!("not removing {}: outside the store", prefix.display());
             return Ok(());
         }
@@ -357,7 +376,7 @@ impl Service {
         let mut link = None;
         for row in &builds {
             if let Ok(context) = self.build_context(row.id).await {
-                link = link.or_else(|| context.environment_path(self));
+                link = link.or_else(|| context.environment_path(self).ok().flatten());
             }
             self.purge_build_files(row.id, &[]).await?;
         }

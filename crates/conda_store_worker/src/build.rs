@@ -5,7 +5,9 @@
 //! the end of its log.
 
 use crate::channel_index::package_build;
-use conda_store_build::{Engine, Lock, PypiPackage, SolveRequest, Uv, python_executable};
+use conda_store_build::{
+    Engine, Lock, Permissions, PypiPackage, SolveRequest, Uv, python_executable,
+};
 use conda_store_core::domain::{BuildArtifactType, BuildStatus};
 use conda_store_core::lockfile_specification::LockfileSpecification;
 use conda_store_core::settings::current_platform;
@@ -96,6 +98,7 @@ async fn build(service: &Service, engine: &Engine, context: &BuildContext) -> Re
         install_pip_packages(service, context, uv, &python, lock.pypi_packages(platform)).await?;
     }
     service.point_environment_symlink(context, &prefix).await?;
+    set_permissions(service, context, &prefix).await?;
     service
         .record_packages(context.build.id, &installed_packages(&records))
         .await?;
@@ -128,6 +131,36 @@ async fn build(service: &Service, engine: &Engine, context: &BuildContext) -> Re
         .append_log(
             context,
             &format!("build {} completed: {size} bytes", context.build.id),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Applies `default_permissions`, `default_uid` and `default_gid` to the prefix.
+async fn set_permissions(
+    service: &Service,
+    context: &BuildContext,
+    prefix: &Path,
+) -> Result<(), Failure> {
+    let settings = &context.settings;
+    let permissions = Permissions::from_settings(
+        settings.default_permissions.as_deref(),
+        settings.default_uid,
+        settings.default_gid,
+    );
+    if permissions.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let changed = permissions.apply(prefix).await?;
+    service
+        .append_log(
+            context,
+            &format!(
+                "permissions applied to {}: {changed} entries changed in {:.1} ms",
+                prefix.display(),
+                milliseconds(started.elapsed())
+            ),
         )
         .await?;
     Ok(())
@@ -336,6 +369,7 @@ fn solve_request(context: &BuildContext, specification: &CondaSpecification) -> 
             .collect(),
         platforms: settings.conda_solve_platforms.clone(),
         cuda_override,
+        timeout: settings.solve_time_limit(),
     }
 }
 

@@ -933,6 +933,98 @@ async fn a_build_path_over_255_characters_fails_with_status_info() {
     );
 }
 
+/// The `build_directory` and `environment_directory` templates place the prefix and
+/// the symlink (here outside `store_directory`), `default_permissions` sets the modes,
+/// `default_uid`/`default_gid` the owner (as root) or fail the build naming the file
+/// (as anyone else), and deleting the build removes the prefix where the template put
+/// it.
+#[tokio::test]
+async fn path_templates_and_permissions_are_applied() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let directory = tempfile::tempdir().expect("temp dir");
+    let elsewhere = directory.path();
+    let root = std::fs::metadata("/proc/self").expect("/proc/self").uid() == 0;
+    let settings = Settings {
+        build_directory: format!("{}/prefixes/{{namespace}}", elsewhere.display()),
+        environment_directory: format!("{}/links/{{namespace}}-{{name}}", elsewhere.display()),
+        default_permissions: Some("750".to_owned()),
+        // As root: a new owner. As anyone else: root, which only root may give.
+        default_uid: Some(if root { 4321 } else { 0 }),
+        default_gid: Some(if root { 4321 } else { 0 }),
+        ..Settings::default()
+    };
+    let setup = setup_with(
+        TestDatabase::create(conda_store_test_support::Backend::Sqlite).await,
+        WorkerOptions::default(),
+        settings,
+    )
+    .await;
+    let created = submit(&setup, "placed", &["hello"]).await;
+    setup.worker.run_until_idle().await.expect("worker");
+    let row = build_row(&setup, created.build_id).await;
+    if !root {
+        assert_eq!(row.status.as_deref(), Some("FAILED"));
+        let reason = row.status_info.unwrap_or_default();
+        assert!(
+            reason.starts_with("cannot set the permissions of ")
+                && reason.contains(&elsewhere.join("prefixes/default").display().to_string()),
+            "{reason}"
+        );
+        return;
+    }
+    assert_eq!(
+        row.status.as_deref(),
+        Some("COMPLETED"),
+        "{:?}",
+        row.status_info
+    );
+    let prefix = artifact(&setup, created.build_id, "DIRECTORY")
+        .await
+        .expect("prefix");
+    let prefix = Path::new(&prefix);
+    assert_eq!(
+        prefix.parent(),
+        Some(elsewhere.join("prefixes/default").as_path())
+    );
+    assert_eq!(
+        std::fs::read_link(elsewhere.join("links/default-placed")).expect("link"),
+        prefix
+    );
+    let mode = |path: &Path| {
+        std::fs::symlink_metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!(mode(prefix), 0o750);
+    assert_eq!(mode(&prefix.join("bin")), 0o750);
+    assert_eq!(mode(&prefix.join("bin/hello")), 0o750, "executables keep x");
+    let data = prefix.join("share/hello-data/greeting.txt");
+    assert_eq!(mode(&data), 0o640, "data files get no x");
+    for path in [prefix, &prefix.join("bin/hello"), &data] {
+        let metadata = std::fs::symlink_metadata(path).expect("metadata");
+        assert_eq!((metadata.uid(), metadata.gid()), (4321, 4321), "{path:?}");
+    }
+
+    // Another build becomes current, so the first can be deleted: its prefix goes,
+    // though it lies outside store_directory.
+    let second = setup
+        .service
+        .rebuild(created.build_id)
+        .await
+        .expect("rebuild");
+    setup.worker.run_until_idle().await.expect("worker");
+    assert_eq!(status(&setup, second).await, "COMPLETED");
+    setup
+        .service
+        .delete_build(created.build_id)
+        .await
+        .expect("delete");
+    setup.worker.run_until_idle().await.expect("worker");
+    assert!(!prefix.exists(), "{prefix:?} is left");
+}
+
 /// Ten builds at once sharing every package: each package is extracted once into the
 /// shared cache, and every cached file still matches the sha256 its package declares.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -109,6 +109,7 @@ pub async fn solve(
         specs: parameters.all("conda"),
         platforms: vec![current_platform().to_owned()],
         cuda_override: None,
+        timeout: settings.solve_time_limit(),
     };
     let lock = state
         .engine
