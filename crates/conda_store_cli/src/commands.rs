@@ -14,6 +14,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Runs the selected subcommand.
 pub async fn run(arguments: Arguments) -> anyhow::Result<()> {
@@ -236,11 +237,40 @@ async fn run_worker(settings: &Settings, flag: Option<usize>) -> anyhow::Result<
     let running = tokio::spawn(async move { worker.run(count, stopped).await });
     shutdown_signal().await;
     let _ = stop.send(true);
-    // Running builds are dropped, not awaited: their jobs keep their lease until it
-    // expires, then the next worker retries them.
-    running.abort();
-    let _ = running.await;
+    finish_within_grace(running, None).await;
     Ok(())
+}
+
+/// How long a stopping process waits for its workers to hand back their jobs and for
+/// open HTTP connections (a followed build log, say) to end.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Waits up to [`SHUTDOWN_GRACE`] for the workers (which stop their jobs and hand them
+/// back to the queue) and the HTTP server, then aborts what is left. A job not handed
+/// back in time keeps its lease until it expires, then the next worker retries it.
+async fn finish_within_grace(
+    workers: tokio::task::JoinHandle<()>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+) {
+    let workers_abort = workers.abort_handle();
+    let server_abort = server.as_ref().map(tokio::task::JoinHandle::abort_handle);
+    let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        let _ = workers.await;
+        if let Some(server) = server {
+            let _ = server.await;
+        }
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!(
+            "stopping after {} s with work still running",
+            SHUTDOWN_GRACE.as_secs()
+        );
+        workers_abort.abort();
+        if let Some(server) = server_abort {
+            server.abort();
+        }
+    }
 }
 
 /// `serve` and `standalone`: serve HTTP until Ctrl-C or SIGTERM; `standalone` runs the
@@ -255,6 +285,7 @@ async fn run_server(settings: &Settings, with_workers: bool) -> anyhow::Result<(
     let workers = with_workers.then(|| {
         let worker = Worker::new(service.clone(), engine.clone(), WorkerOptions::default());
         let count = concurrency(settings, None);
+        let stopped = stopped.clone();
         tokio::spawn(async move { worker.run(count, stopped).await })
     });
     let app = conda_store_server::router(conda_store_server::AppState {
@@ -281,15 +312,25 @@ async fn run_server(settings: &Settings, with_workers: bool) -> anyhow::Result<(
             login_hint(settings)
         ));
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
-    let _ = stop.send(true);
-    if let Some(workers) = workers {
-        workers.abort();
-        let _ = workers.await;
+    let mut stopping = stopped;
+    let mut server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            })
+            .into_future(),
+    );
+    tokio::select! {
+        served = &mut server => {
+            let _ = stop.send(true);
+            served.context("serving HTTP")?.context("serving HTTP")?;
+        }
+        () = shutdown_signal() => {
+            let _ = stop.send(true);
+        }
     }
+    let workers = workers.unwrap_or_else(|| tokio::spawn(async {}));
+    finish_within_grace(workers, (!server.is_finished()).then_some(server)).await;
     Ok(())
 }
 

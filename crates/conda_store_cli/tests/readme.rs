@@ -3,8 +3,8 @@
 //! `/api/v1/` and `/ui/`, and stops cleanly on Ctrl-C (SIGINT).
 //!
 //! Only the environment is set, so the test leaves the user's data alone: `HOME` and
-//! `XDG_DATA_HOME` point into a temporary folder, and the channel index is off (no
-//! network here).
+//! `XDG_DATA_HOME` point into a temporary folder (`CARGO_HOME` and `RUSTUP_HOME` stay
+//! the machine's), and the channel index is off (no network here).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -25,15 +25,36 @@ fn main_command() -> String {
         .expect("the README names its main command in the quick start")
 }
 
+/// Where a Rust tool keeps its files: the variable when set, else `~/{folder}`.
+fn tool_home(variable: &str, folder: &str) -> std::path::PathBuf {
+    std::env::var_os(variable).map_or_else(
+        || std::env::home_dir().expect("a home directory").join(folder),
+        std::path::PathBuf::from,
+    )
+}
+
 #[test]
 fn the_readme_main_command_serves_the_api_and_the_ui_and_stops_on_ctrl_c() {
     let command = main_command();
     assert_eq!(command, "cargo run --bin conda-store-server -- standalone");
     let home = tempfile::tempdir().expect("temp dir");
-    let mut child = Command::new("sh")
+    let mut shell = Command::new("sh");
+    // What cargo set for this test (CARGO_MANIFEST_DIR, CARGO_PKG_*, ...) is not in a
+    // user's shell; left in, it would make the inner cargo rebuild crates whose build
+    // scripts watch it.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("CARGO") {
+            shell.env_remove(name);
+        }
+    }
+    let mut child = shell
         .arg("-c")
         .arg(format!("exec {command}"))
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        // Cargo and rustup stay where they are: only the user's data moves. (With
+        // CARGO_HOME under the new HOME, cargo would fetch and rebuild every crate.)
+        .env("CARGO_HOME", tool_home("CARGO_HOME", ".cargo"))
+        .env("RUSTUP_HOME", tool_home("RUSTUP_HOME", ".rustup"))
         .env("HOME", home.path())
         .env("XDG_DATA_HOME", home.path().join("data"))
         .env("CONDA_STORE_CONDA_INDEXED_CHANNELS", "[]")

@@ -1,6 +1,7 @@
 //! Worker processes as deployed: two `conda-store-server worker` processes share one
-//! database queue without running any build twice, and a worker killed with SIGKILL in
-//! the middle of a build does not leave it BUILDING.
+//! database queue without running any build twice, a worker killed with SIGKILL in
+//! the middle of a build does not leave it BUILDING, and a worker stopped with SIGTERM
+//! hands its build back to the queue for the next worker to start at once.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -272,6 +273,83 @@ async fn a_killed_worker_does_not_leave_its_build_building() {
         assert_eq!(
             statuses(&deployment.service, &[created.build_id]).await,
             ["COMPLETED"]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_worker_hands_its_build_back_to_the_queue() {
+    for backend in backends() {
+        let deployment = deployment(TestDatabase::create(backend).await).await;
+        let slow =
+            SlowChannelServer::start(deployment.channel.directory.clone(), Duration::from_secs(4))
+                .await;
+        let created = deployment
+            .service
+            .create_build("default", specification(&slow.url, "stopped-env"))
+            .await
+            .expect("create build");
+        let stopping = start_worker(&deployment, 1);
+        let started = Instant::now();
+        while !log_so_far(&deployment.service, created.build_id)
+            .await
+            .contains("solving")
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "never solving on {backend:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // SIGTERM, and wait for the process to exit.
+        stop(stopping);
+        let jobs = job::Entity::find()
+            .filter(job::Column::Kind.eq("build"))
+            .all(deployment.service.database())
+            .await
+            .expect("jobs");
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(
+            (
+                jobs[0].state.as_str(),
+                jobs[0].attempts,
+                jobs[0].worker_name.as_deref()
+            ),
+            ("QUEUED", 0, None),
+            "the interrupted attempt is not counted, on {backend:?}"
+        );
+        assert_eq!(
+            statuses(&deployment.service, &[created.build_id]).await,
+            ["QUEUED"]
+        );
+        let log = log_of(&deployment.service, created.build_id).await;
+        assert!(log.contains("is shutting down"), "{log}");
+
+        let next = start_worker(&deployment, 1);
+        let restarted = Instant::now();
+        while statuses(&deployment.service, &[created.build_id]).await != ["COMPLETED"] {
+            assert!(
+                restarted.elapsed() < Duration::from_secs(60),
+                "not completed on {backend:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        stop(next);
+        let job = job::Entity::find_by_id(jobs[0].id)
+            .one(deployment.service.database())
+            .await
+            .expect("job")
+            .expect("the job row");
+        assert_eq!((job.state.as_str(), job.attempts), ("SUCCEEDED", 1));
+        let log = log_of(&deployment.service, created.build_id).await;
+        assert_eq!(
+            log.matches("starting build of conda environment").count(),
+            2,
+            "{log}"
+        );
+        assert!(
+            !log.contains("stopped while running"),
+            "no lease had to expire: {log}"
         );
     }
 }

@@ -8,13 +8,13 @@
 //! - The claiming worker holds a lease it renews with [`heartbeat`]; a heartbeat that
 //!   returns `false` means the job was canceled or taken away, and the work must stop.
 //! - [`complete`] and [`fail`] end a run; [`fail`] retries until `max_attempts` is
-//!   spent. [`recover_expired`] returns the jobs of workers that died (lease expired)
+//!   spent. [`release`] hands a job back when its worker shuts down. [`recover_expired`] returns the jobs of workers that died (lease expired)
 //!   to the queue, or fails them when their attempts are spent.
 
 use crate::entity::job;
 use crate::error::DatabaseError;
 use chrono::{NaiveDateTime, Utc};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
@@ -296,6 +296,28 @@ pub async fn complete(
             Expr::value(JobState::Succeeded.as_str()),
         )
         .col_expr(job::Column::EndedOn, Expr::value(now()))
+        .col_expr(
+            job::Column::LeaseExpiresOn,
+            Expr::value(Option::<NaiveDateTime>::None),
+        );
+    update_running(connection, id, worker, update).await
+}
+
+/// Returns a running job to the queue at once because its worker is shutting down; the
+/// interrupted attempt does not count. `false` if it was no longer this worker's.
+pub async fn release(
+    connection: &DatabaseConnection,
+    id: i32,
+    worker: &str,
+) -> Result<bool, DatabaseError> {
+    let update = job::Entity::update_many()
+        .col_expr(job::Column::State, Expr::value(JobState::Queued.as_str()))
+        .col_expr(
+            job::Column::Attempts,
+            Expr::col(job::Column::Attempts).sub(1),
+        )
+        .col_expr(job::Column::RunAfter, Expr::value(now()))
+        .col_expr(job::Column::WorkerName, Expr::value(Option::<String>::None))
         .col_expr(
             job::Column::LeaseExpiresOn,
             Expr::value(Option::<NaiveDateTime>::None),

@@ -300,6 +300,32 @@ impl Service {
         .await
     }
 
+    /// A BUILDING build whose worker is shutting down becomes QUEUED again, with a log
+    /// line saying so; the caller then returns its job to the queue.
+    pub async fn mark_build_interrupted(
+        &self,
+        build_id: i32,
+        worker: &str,
+    ) -> Result<(), ServiceError> {
+        build::Entity::update_many()
+            .col_expr(
+                build::Column::Status,
+                BuildStatus::Queued.to_string().into(),
+            )
+            .filter(build::Column::Id.eq(build_id))
+            .filter(build::Column::Status.eq(BuildStatus::Building.to_string()))
+            .exec(&self.database)
+            .await?;
+        let context = self.build_context(build_id).await?;
+        self.append_log(
+            &context,
+            &format!(
+                "worker `{worker}` is shutting down: build {build_id} is queued again and starts over when a worker runs"
+            ),
+        )
+        .await
+    }
+
     /// FAILED (or CANCELED), `ended_on` now, with `status_info` when given. A build
     /// already finished is left as it is.
     pub async fn mark_build_finished(

@@ -1,12 +1,14 @@
 //! Real local conda channels for tests: `.conda` and `.tar.bz2` archives with
 //! `info/index.json` and `info/paths.json`, prefix placeholders in text and binary
-//! files, indexed with `rattler_index` into `repodata.json`, served as `file://`.
+//! files, indexed into `repodata.json` as `conda index` does, served as `file://`.
 
+use rattler_conda_types::PackageRecord;
 use rattler_conda_types::compression_level::CompressionLevel;
 use rattler_conda_types::package::{
     FileMode, IndexJson, PackageFile, PathType, PathsEntry, PathsJson, PrefixPlaceholder,
 };
-use rattler_digest::{Sha256, compute_bytes_digest};
+use rattler_digest::{Md5, Sha256, compute_bytes_digest};
+use rattler_package_streaming::seek::read_package_file;
 use rattler_package_streaming::write::{write_conda_package, write_tar_bz2_package};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -245,21 +247,7 @@ impl TestChannel {
         for package in packages {
             write_package(package, directory, staging.path());
         }
-        fs::create_dir_all(directory.join("noarch")).expect("noarch dir");
-        rattler_index::index_fs(rattler_index::IndexFsConfig {
-            channel: directory.to_owned(),
-            target_platform: None,
-            repodata_patch: None,
-            write_zst: false,
-            write_shards: false,
-            repodata_revisions: vec![],
-            package_revision_assignment: Default::default(),
-            force: true,
-            max_parallel: 2,
-            multi_progress: None,
-        })
-        .await
-        .expect("index the test channel");
+        index_channel(directory);
         Self {
             directory: directory.to_owned(),
         }
@@ -276,6 +264,67 @@ impl TestChannel {
             .join(&package.subdir)
             .join(package.file_name())
     }
+}
+
+/// Writes `repodata.json` into every subdir of `channel` (and an empty `noarch`), from
+/// the `info/index.json`, size and hashes of each archive there, as `conda index` does.
+pub fn index_channel(channel: &Path) {
+    fs::create_dir_all(channel.join("noarch")).expect("noarch dir");
+    for entry in fs::read_dir(channel).expect("read channel") {
+        let subdir = entry.expect("channel entry").path();
+        if subdir.is_dir() {
+            index_subdir(&subdir);
+        }
+    }
+}
+
+fn index_subdir(subdir: &Path) {
+    let name = subdir
+        .file_name()
+        .and_then(|name| name.to_str())
+        .expect("subdir name");
+    let mut tar_bz2 = serde_json::Map::new();
+    let mut conda = serde_json::Map::new();
+    for entry in fs::read_dir(subdir).expect("read subdir") {
+        let path = entry.expect("subdir entry").path();
+        let file_name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let packages = if file_name.ends_with(".conda") {
+            &mut conda
+        } else if file_name.ends_with(".tar.bz2") {
+            &mut tar_bz2
+        } else {
+            continue;
+        };
+        let index: IndexJson = read_package_file(&path).expect("info/index.json of the archive");
+        let bytes = fs::read(&path).expect("read archive");
+        let record = PackageRecord::from_index_json(
+            index,
+            Some(bytes.len() as u64),
+            Some(compute_bytes_digest::<Sha256>(&bytes)),
+            Some(compute_bytes_digest::<Md5>(&bytes)),
+        )
+        .expect("package record");
+        packages.insert(
+            file_name,
+            serde_json::to_value(record).expect("record json"),
+        );
+    }
+    let repodata = serde_json::json!({
+        "info": { "subdir": name },
+        "packages": tar_bz2,
+        "packages.conda": conda,
+        "removed": [],
+        "repodata_version": 1,
+    });
+    fs::write(
+        subdir.join("repodata.json"),
+        serde_json::to_string_pretty(&repodata).expect("repodata json"),
+    )
+    .expect("write repodata.json");
 }
 
 fn write_package(package: &TestPackage, channel: &Path, staging: &Path) {

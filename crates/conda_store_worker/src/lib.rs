@@ -65,7 +65,9 @@ impl Worker {
         }
     }
 
-    /// Runs jobs until `shutdown` turns true, `concurrency` at a time.
+    /// Runs jobs until `shutdown` turns true, `concurrency` at a time. Jobs running then
+    /// are stopped and handed back to the queue (a build becomes QUEUED again), so the
+    /// next worker starts them at once; `run` returns when that is done.
     pub async fn run(&self, concurrency: usize, shutdown: tokio::sync::watch::Receiver<bool>) {
         if let Err(error) = self.schedule_periodic_jobs().await {
             tracing::error!("scheduling periodic jobs: {error}");
@@ -83,7 +85,13 @@ impl Worker {
                     if *shutdown.borrow() {
                         return;
                     }
-                    let worked = match worker.step(&name).await {
+                    let stopping = {
+                        let mut shutdown = shutdown.clone();
+                        async move {
+                            let _ = shutdown.wait_for(|stop| *stop).await;
+                        }
+                    };
+                    let worked = match worker.step(&name, stopping).await {
                         Ok(worked) => worked,
                         Err(error) => {
                             tracing::error!("worker {name}: {error}");
@@ -141,14 +149,18 @@ impl Worker {
     /// Runs due jobs one after the other until none is left. For tests and one-shot use.
     pub async fn run_until_idle(&self) -> Result<usize, String> {
         let mut count = 0;
-        while self.step(&self.options.name).await? {
+        while self
+            .step(&self.options.name, std::future::pending())
+            .await?
+        {
             count += 1;
         }
         Ok(count)
     }
 
-    /// Recovers expired jobs, then claims and runs one job. `false` when none was due.
-    async fn step(&self, name: &str) -> Result<bool, String> {
+    /// Recovers expired jobs, then claims and runs one job, handing it back if
+    /// `stopping` completes first. `false` when none was due.
+    async fn step(&self, name: &str, stopping: impl Future<Output = ()>) -> Result<bool, String> {
         self.recover().await?;
         let database = self.service.database();
         let Some(claimed) = queue::claim(database, name, None, self.options.lease)
@@ -157,7 +169,7 @@ impl Worker {
         else {
             return Ok(false);
         };
-        self.execute(name, claimed).await;
+        self.execute(name, claimed, stopping).await;
         Ok(true)
     }
 
@@ -196,8 +208,9 @@ impl Worker {
     }
 
     /// Runs a claimed job while a heartbeat keeps its lease; drops the work when the
-    /// heartbeat learns the job is gone (canceled).
-    async fn execute(&self, name: &str, claimed: job::Model) {
+    /// heartbeat learns the job is gone (canceled) or when `stopping` completes (the
+    /// worker shuts down), and then hands the job back.
+    async fn execute(&self, name: &str, claimed: job::Model, stopping: impl Future<Output = ()>) {
         let database = self.service.database().clone();
         let lease = self.options.lease;
         let heartbeat_name = name.to_owned();
@@ -214,22 +227,47 @@ impl Worker {
         };
         let work = self.run_job(&claimed);
         let result = tokio::select! {
-            result = work => Some(result),
-            () = heartbeat => None,
+            result = work => Outcome::Finished(result),
+            () = heartbeat => Outcome::TakenAway,
+            () = stopping => Outcome::Stopped,
         };
         let database = self.service.database();
         match result {
-            None => self.job_taken_away(&claimed).await,
-            Some(Ok(())) => {
+            Outcome::TakenAway => self.job_taken_away(&claimed).await,
+            Outcome::Stopped => return self.hand_back(name, &claimed).await,
+            Outcome::Finished(Ok(())) => {
                 let _ = queue::complete(database, claimed.id, name).await;
             }
-            Some(Err(error)) => {
+            Outcome::Finished(Err(error)) => {
                 tracing::warn!("job {} ({}) failed: {error}", claimed.id, claimed.kind);
                 let _ =
                     queue::fail(database, claimed.id, name, &error, self.options.retry_delay).await;
             }
         }
         self.rearm_if_periodic(&claimed.kind).await;
+    }
+
+    /// Returns a job whose work was stopped by shutdown to the queue; a build becomes
+    /// QUEUED again first, so the worker that claims it next sets BUILDING after us.
+    async fn hand_back(&self, name: &str, claimed: &job::Model) {
+        if claimed.kind == BUILD_JOB
+            && let Some(build_id) = build_id(claimed)
+            && let Err(error) = self.service.mark_build_interrupted(build_id, name).await
+        {
+            tracing::warn!("build {build_id}: recording the interruption: {error}");
+        }
+        match queue::release(self.service.database(), claimed.id, name).await {
+            Ok(_) => tracing::info!(
+                "job {} ({}) handed back to the queue: shutting down",
+                claimed.id,
+                claimed.kind
+            ),
+            Err(error) => tracing::warn!(
+                "job {} ({}): cannot hand it back ({error}); it is retried when its lease expires",
+                claimed.id,
+                claimed.kind
+            ),
+        }
     }
 
     /// Arms a finished periodic job's row again for its next run.
@@ -309,6 +347,16 @@ impl Worker {
             let _ = self.service.append_canceled_line(&context).await;
         }
     }
+}
+
+/// How the run of a claimed job ended.
+enum Outcome {
+    /// The job body returned.
+    Finished(Result<(), String>),
+    /// The job was canceled, or recovered by another worker.
+    TakenAway,
+    /// The worker is shutting down.
+    Stopped,
 }
 
 /// Aborts a background task when dropped, so it never outlives its owner.
