@@ -132,6 +132,34 @@ async fn log_so_far(service: &Service, build_id: i32) -> String {
     }
 }
 
+/// A build from a mirror slow enough to catch it while it runs, and a worker process
+/// that has started it: its log already says it is solving (BUILDING is written before
+/// the first log line, so the status alone would not say the attempt has logged).
+async fn build_in_progress(deployment: &Deployment, name: &str) -> (SlowChannelServer, i32, Child) {
+    let slow =
+        SlowChannelServer::start(deployment.channel.directory.clone(), Duration::from_secs(4))
+            .await;
+    let created = deployment
+        .service
+        .create_build("default", specification(&slow.url, name))
+        .await
+        .expect("create build");
+    let worker = start_worker(deployment, 1);
+    let started = Instant::now();
+    while !log_so_far(&deployment.service, created.build_id)
+        .await
+        .contains("solving")
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "never solving");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        statuses(&deployment.service, &[created.build_id]).await,
+        ["BUILDING"]
+    );
+    (slow, created.build_id, worker)
+}
+
 fn stop(mut child: Child) {
     let _ = Command::new("kill")
         .arg("-TERM")
@@ -218,41 +246,13 @@ async fn two_worker_processes_run_every_build_exactly_once() {
 async fn a_killed_worker_does_not_leave_its_build_building() {
     for backend in backends() {
         let deployment = deployment(TestDatabase::create(backend).await).await;
-        // A mirror slow enough to catch the build while it runs.
-        let slow =
-            SlowChannelServer::start(deployment.channel.directory.clone(), Duration::from_secs(4))
-                .await;
-        let created = deployment
-            .service
-            .create_build("default", specification(&slow.url, "killed-env"))
-            .await
-            .expect("create build");
-        let mut doomed = start_worker(&deployment, 1);
-        let started = Instant::now();
-        // BUILDING is written before the first log line: wait for the solve to start, so
-        // the killed attempt has certainly logged its start.
-        while !log_so_far(&deployment.service, created.build_id)
-            .await
-            .contains("solving")
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "never solving on {backend:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(
-            statuses(&deployment.service, &[created.build_id]).await,
-            ["BUILDING"]
-        );
+        let (_slow, build_id, mut doomed) = build_in_progress(&deployment, "killed-env").await;
         doomed.kill().expect("SIGKILL");
         let _ = doomed.wait();
         let killed_at = Instant::now();
         let survivor = start_worker(&deployment, 1);
         loop {
-            let status = statuses(&deployment.service, &[created.build_id])
-                .await
-                .remove(0);
+            let status = statuses(&deployment.service, &[build_id]).await.remove(0);
             if status == "COMPLETED" || status == "FAILED" {
                 break;
             }
@@ -263,7 +263,7 @@ async fn a_killed_worker_does_not_leave_its_build_building() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         stop(survivor);
-        let log = log_of(&deployment.service, created.build_id).await;
+        let log = log_of(&deployment.service, build_id).await;
         assert!(log.contains("stopped while running this build"), "{log}");
         assert_eq!(
             log.matches("starting build of conda environment").count(),
@@ -271,7 +271,7 @@ async fn a_killed_worker_does_not_leave_its_build_building() {
             "{log}"
         );
         assert_eq!(
-            statuses(&deployment.service, &[created.build_id]).await,
+            statuses(&deployment.service, &[build_id]).await,
             ["COMPLETED"]
         );
     }
@@ -281,26 +281,7 @@ async fn a_killed_worker_does_not_leave_its_build_building() {
 async fn a_stopped_worker_hands_its_build_back_to_the_queue() {
     for backend in backends() {
         let deployment = deployment(TestDatabase::create(backend).await).await;
-        let slow =
-            SlowChannelServer::start(deployment.channel.directory.clone(), Duration::from_secs(4))
-                .await;
-        let created = deployment
-            .service
-            .create_build("default", specification(&slow.url, "stopped-env"))
-            .await
-            .expect("create build");
-        let stopping = start_worker(&deployment, 1);
-        let started = Instant::now();
-        while !log_so_far(&deployment.service, created.build_id)
-            .await
-            .contains("solving")
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "never solving on {backend:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let (_slow, build_id, stopping) = build_in_progress(&deployment, "stopped-env").await;
         // SIGTERM, and wait for the process to exit.
         stop(stopping);
         let jobs = job::Entity::find()
@@ -318,16 +299,13 @@ async fn a_stopped_worker_hands_its_build_back_to_the_queue() {
             ("QUEUED", 0, None),
             "the interrupted attempt is not counted, on {backend:?}"
         );
-        assert_eq!(
-            statuses(&deployment.service, &[created.build_id]).await,
-            ["QUEUED"]
-        );
-        let log = log_of(&deployment.service, created.build_id).await;
+        assert_eq!(statuses(&deployment.service, &[build_id]).await, ["QUEUED"]);
+        let log = log_of(&deployment.service, build_id).await;
         assert!(log.contains("is shutting down"), "{log}");
 
         let next = start_worker(&deployment, 1);
         let restarted = Instant::now();
-        while statuses(&deployment.service, &[created.build_id]).await != ["COMPLETED"] {
+        while statuses(&deployment.service, &[build_id]).await != ["COMPLETED"] {
             assert!(
                 restarted.elapsed() < Duration::from_secs(60),
                 "not completed on {backend:?}"
@@ -341,7 +319,7 @@ async fn a_stopped_worker_hands_its_build_back_to_the_queue() {
             .expect("job")
             .expect("the job row");
         assert_eq!((job.state.as_str(), job.attempts), ("SUCCEEDED", 1));
-        let log = log_of(&deployment.service, created.build_id).await;
+        let log = log_of(&deployment.service, build_id).await;
         assert_eq!(
             log.matches("starting build of conda environment").count(),
             2,

@@ -142,7 +142,7 @@ impl Caller {
 
     /// What list routes may show this caller: whatever any binding pattern matches.
     pub fn visibility(&self) -> Visibility {
-        Visibility::Patterns(
+        Visibility::of_patterns(
             self.bindings
                 .iter()
                 .map(|(arn, _)| {

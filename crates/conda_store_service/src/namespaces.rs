@@ -6,7 +6,11 @@ use crate::views::RoleMappingV2View;
 use crate::{Service, ServiceError, ensure_namespace};
 use conda_store_core::authorization::{ArnPattern, Role, UnknownRole};
 use conda_store_db::entity::{namespace, namespace_role_mapping, namespace_role_mapping_v2};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
+    RelationTrait, Set,
+};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -187,52 +191,65 @@ impl Service {
     }
 
     /// The role bindings (ARN pattern → roles) the database grants members of
-    /// `primary_namespace`.
+    /// `primary_namespace`, in one query (every authenticated request asks).
     pub async fn database_role_bindings(
         &self,
         primary_namespace: &str,
         version: RoleMappingsVersion,
     ) -> Result<Vec<(String, String)>, ServiceError> {
-        let Some(primary) = namespace::Entity::find()
-            .filter(namespace::Column::Name.eq(primary_namespace))
-            .filter(namespace::Column::DeletedOn.is_null())
-            .one(&self.database)
-            .await?
-        else {
-            return Ok(Vec::new());
-        };
-        match version {
-            RoleMappingsVersion::V1 => Ok(namespace_role_mapping::Entity::find()
-                .filter(namespace_role_mapping::Column::NamespaceId.eq(primary.id))
-                .order_by_asc(namespace_role_mapping::Column::Id)
-                .all(&self.database)
-                .await?
-                .into_iter()
-                .map(|row| (row.entity, row.role))
-                .collect()),
-            RoleMappingsVersion::V2 => {
-                let rows = namespace_role_mapping_v2::Entity::find()
-                    .filter(namespace_role_mapping_v2::Column::OtherNamespaceId.eq(primary.id))
-                    .order_by_asc(namespace_role_mapping_v2::Column::Id)
+        let primary = Alias::new("primary_namespace");
+        let bindings = match version {
+            RoleMappingsVersion::V1 => {
+                namespace_role_mapping::Entity::find()
+                    .join_as(
+                        JoinType::InnerJoin,
+                        namespace_role_mapping::Relation::Namespace.def(),
+                        primary.clone(),
+                    )
+                    .select_only()
+                    .column(namespace_role_mapping::Column::Entity)
+                    .column(namespace_role_mapping::Column::Role)
+                    .filter(
+                        Expr::col((primary.clone(), namespace::Column::Name)).eq(primary_namespace),
+                    )
+                    .filter(Expr::col((primary, namespace::Column::DeletedOn)).is_null())
+                    .order_by_asc(namespace_role_mapping::Column::Id)
+                    .into_tuple::<(String, String)>()
                     .all(&self.database)
-                    .await?;
-                let shared: std::collections::HashMap<i32, String> = namespace::Entity::find()
-                    .filter(namespace::Column::Id.is_in(rows.iter().map(|row| row.namespace_id)))
-                    .filter(namespace::Column::DeletedOn.is_null())
+                    .await?
+            }
+            RoleMappingsVersion::V2 => {
+                // Namespaces shared with the primary one grant their role on `{shared}/*`.
+                let shared = Alias::new("shared_namespace");
+                namespace_role_mapping_v2::Entity::find()
+                    .join_as(
+                        JoinType::InnerJoin,
+                        namespace_role_mapping_v2::Relation::OtherNamespace.def(),
+                        primary.clone(),
+                    )
+                    .join_as(
+                        JoinType::InnerJoin,
+                        namespace_role_mapping_v2::Relation::Namespace.def(),
+                        shared.clone(),
+                    )
+                    .select_only()
+                    .column_as(Expr::col((shared.clone(), namespace::Column::Name)), "name")
+                    .column(namespace_role_mapping_v2::Column::Role)
+                    .filter(
+                        Expr::col((primary.clone(), namespace::Column::Name)).eq(primary_namespace),
+                    )
+                    .filter(Expr::col((primary, namespace::Column::DeletedOn)).is_null())
+                    .filter(Expr::col((shared, namespace::Column::DeletedOn)).is_null())
+                    .order_by_asc(namespace_role_mapping_v2::Column::Id)
+                    .into_tuple::<(Option<String>, String)>()
                     .all(&self.database)
                     .await?
                     .into_iter()
-                    .filter_map(|row| Some((row.id, row.name?)))
-                    .collect();
-                Ok(rows
-                    .into_iter()
-                    .filter_map(|row| {
-                        let name = shared.get(&row.namespace_id)?;
-                        Some((format!("{name}/*"), row.role))
-                    })
-                    .collect())
+                    .filter_map(|(name, role)| Some((format!("{}/*", name?), role)))
+                    .collect()
             }
-        }
+        };
+        Ok(bindings)
     }
 
     /// The ids of two existing namespaces; Invalid naming the one that is missing.

@@ -32,6 +32,21 @@ pub enum Visibility {
     Patterns(Vec<(String, String)>),
 }
 
+impl Visibility {
+    /// What these `(namespace, name)` glob pairs match: [`Visibility::Everything`] when
+    /// one of them is `*`/`*`, so the list queries need no name conditions at all.
+    pub fn of_patterns(patterns: Vec<(String, String)>) -> Self {
+        if patterns
+            .iter()
+            .any(|(namespace, name)| namespace == "*" && name == "*")
+        {
+            Self::Everything
+        } else {
+            Self::Patterns(patterns)
+        }
+    }
+}
+
 /// Which page of a list, and in which order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
@@ -228,7 +243,13 @@ impl Service {
             };
         }
         let select = select.order_by(environment::Column::Id, order(page));
-        let (rows, count) = paginate(self, select, page).await?;
+        let count = count_rows(self, &select).await?;
+        let rows = select
+            .offset(offset(page))
+            .limit(page.size)
+            .select_also(namespace::Entity)
+            .all(&self.database)
+            .await?;
         let items = self.environment_views(rows).await?;
         Ok(listing(items, count, page))
     }
@@ -274,7 +295,11 @@ impl Service {
         for column in columns {
             select = select.order_by(column, direction.clone());
         }
-        let rows = select.limit(sql_bound(limit)).all(&self.database).await?;
+        let rows = select
+            .limit(sql_bound(limit))
+            .select_also(namespace::Entity)
+            .all(&self.database)
+            .await?;
         Ok((self.environment_views(rows).await?, count))
     }
 
@@ -346,6 +371,7 @@ impl Service {
             ..EnvironmentFilter::default()
         };
         let rows = environment_query(&Visibility::Everything, &filter)
+            .select_also(namespace::Entity)
             .all(&self.database)
             .await?;
         Ok(self.environment_views(rows).await?.into_iter().next())
@@ -739,22 +765,20 @@ impl Service {
             .collect())
     }
 
+    /// Environment views from environment rows with their namespace (the environment
+    /// queries join it), and the namespaces' role mappings in one more query.
     async fn environment_views(
         &self,
-        rows: Vec<environment::Model>,
+        rows: Vec<(environment::Model, Option<namespace::Model>)>,
     ) -> Result<Vec<EnvironmentView>, ServiceError> {
-        let mut namespace_ids: Vec<i32> = rows.iter().map(|row| row.namespace_id).collect();
-        namespace_ids.sort_unstable();
-        namespace_ids.dedup();
-        let namespaces = if namespace_ids.is_empty() {
-            Vec::new()
-        } else {
-            namespace::Entity::find()
-                .filter(namespace::Column::Id.is_in(namespace_ids))
-                .all(&self.database)
-                .await?
-        };
+        let mut namespaces: Vec<namespace::Model> = rows
+            .iter()
+            .filter_map(|(_, namespace)| namespace.clone())
+            .collect();
+        namespaces.sort_unstable_by_key(|namespace| namespace.id);
+        namespaces.dedup_by_key(|namespace| namespace.id);
         let namespaces = self.namespace_views(namespaces).await?;
+        let rows: Vec<environment::Model> = rows.into_iter().map(|(row, _)| row).collect();
         Ok(rows
             .into_iter()
             .filter_map(|row| {
@@ -942,11 +966,21 @@ fn environment_query(
 /// `environment_id IN (subquery)`: with bound LIKE patterns PostgreSQL's generic plan
 /// guesses one visible environment and turns that subquery into a nested loop that
 /// took 240 ms for page 90 of 10,000 builds; the join plans well either way.
+///
+/// Without name conditions (everything visible, no name filters) there is no join at
+/// all: every build has its environment and namespace (foreign keys, NOT NULL), and
+/// counting or skipping builds alone is several times cheaper.
 fn build_query(visibility: &Visibility, filter: &BuildFilter) -> Select<build::Entity> {
-    let mut select = build::Entity::find()
-        .join(JoinType::InnerJoin, build::Relation::Environment.def())
-        .join(JoinType::InnerJoin, environment::Relation::Namespace.def())
-        .filter(environment_visibility(visibility));
+    let mut select = build::Entity::find();
+    let needs_names = *visibility != Visibility::Everything
+        || filter.name.is_some()
+        || filter.namespace.is_some();
+    if needs_names {
+        select = select
+            .join(JoinType::InnerJoin, build::Relation::Environment.def())
+            .join(JoinType::InnerJoin, environment::Relation::Namespace.def())
+            .filter(environment_visibility(visibility));
+    }
     if let Some(status) = &filter.status {
         select = select.filter(build::Column::Status.eq(status.as_str()));
     }

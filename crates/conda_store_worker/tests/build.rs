@@ -11,7 +11,9 @@ use conda_store_db::entity::{build, build_artifact, build_conda_package_build, e
 use conda_store_db::{DatabaseUrl, PoolSize, connect, migration};
 use conda_store_service::Service;
 use conda_store_storage::LocalStorage;
-use conda_store_test_support::channel::{TestChannel, python_package, standard_packages};
+use conda_store_test_support::channel::{
+    TestChannel, TestPackage, python_package, standard_packages,
+};
 use conda_store_test_support::http::SlowChannelServer;
 use conda_store_test_support::pypi::{TestPypiIndex, TestWheel};
 use conda_store_test_support::{TestDatabase, backends};
@@ -930,6 +932,51 @@ async fn a_build_path_over_255_characters_fails_with_status_info() {
     assert_eq!(
         row.status_info.as_deref(),
         Some("build_path too long: must be <= 255 characters")
+    );
+}
+
+/// `CONDA_OVERRIDE_CUDA` among a specification's variables stands in for the machine's
+/// (absent) CUDA driver when solving: a package needing `__cuda >=12` solves with it and
+/// not without.
+#[tokio::test]
+async fn conda_override_cuda_from_the_variables_is_honoured() {
+    let setup = setup(TestDatabase::create(conda_store_test_support::Backend::Sqlite).await).await;
+    let channel = TestChannel::create(
+        &setup.root.join("cuda-channel"),
+        &[TestPackage::new("cuda-app", "1.0.0").depends(&["__cuda >=12"])],
+    )
+    .await;
+    let yaml = |variables: &str| {
+        format!(
+            "name: gpu\nchannels:\n  - {}\ndependencies:\n  - cuda-app\n{variables}",
+            channel.url()
+        )
+    };
+    let submit_yaml = |text: String| {
+        let service = setup.service.clone();
+        async move {
+            let specification = CondaSpecification::from_yaml(&text).expect("valid specification");
+            service
+                .create_build("default", Specification::Conda(specification))
+                .await
+                .expect("create build")
+        }
+    };
+    let without = submit_yaml(yaml("")).await;
+    setup.worker.run_until_idle().await.expect("worker");
+    let row = build_row(&setup, without.build_id).await;
+    assert_eq!(row.status.as_deref(), Some("FAILED"));
+    let reason = row.status_info.unwrap_or_default();
+    assert!(reason.contains("__cuda"), "{reason}");
+
+    let with = submit_yaml(yaml("variables:\n  CONDA_OVERRIDE_CUDA: \"12.4\"\n")).await;
+    setup.worker.run_until_idle().await.expect("worker");
+    let row = build_row(&setup, with.build_id).await;
+    assert_eq!(
+        row.status.as_deref(),
+        Some("COMPLETED"),
+        "{:?}",
+        row.status_info
     );
 }
 
