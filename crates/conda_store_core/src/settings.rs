@@ -22,7 +22,7 @@ pub const ENVIRONMENT_PREFIX: &str = "CONDA_STORE_";
 /// Paths and the database URL that depend on the data directory are optional here and
 /// resolved by [`Settings::data_directory`], [`Settings::store_directory`] and
 /// [`Settings::database_url`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Where the embedded defaults keep their files (database, store, artifacts).
@@ -108,7 +108,8 @@ pub struct Settings {
     pub enable_api: bool,
     /// Serve `/metrics`.
     pub enable_metrics: bool,
-    /// Origins allowed by CORS.
+    /// Origins (`https://host[:port]`) whose pages may call the API with the user's
+    /// credentials (CORS). Empty, the default: no CORS headers at all.
     pub cors_allow_origins: Vec<String>,
     /// The password of the default login (`DummyAuthentication.password`): any user
     /// name logs in with it; empty accepts any password.
@@ -161,6 +162,57 @@ pub struct Settings {
     pub github_api: String,
     /// The JupyterHub address (JupyterHub OAuth).
     pub jupyterhub_url: Option<String>,
+}
+
+/// Settings whose values are secrets (or may hold one, as a database URL's password):
+/// `Debug` prints them as `<redacted>`, so a logged or panicking `Settings` leaks none.
+pub const SECRET_SETTINGS: &[&str] = &[
+    "password",
+    "secret",
+    "client_secret",
+    "predefined_tokens",
+    "database_url",
+];
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Ok(Value::Object(mut fields)) = serde_json::to_value(self) else {
+            return formatter.write_str("Settings { .. }");
+        };
+        for name in SECRET_SETTINGS {
+            if let Some(value) = fields.get_mut(*name)
+                && !value.is_null()
+            {
+                *value = Value::String("<redacted>".to_owned());
+            }
+        }
+        let mut output = formatter.debug_struct("Settings");
+        for (name, value) in &fields {
+            output.field(name, value);
+        }
+        output.finish()
+    }
+}
+
+/// Checks that `text` is a web origin, `http(s)://host[:port]`, as CORS compares
+/// them: no path, no wildcard (credentials are sent, so `*` may not stand for any).
+fn check_origin(text: &str) -> Result<(), String> {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{text}` is not an origin such as https://app.example.org"))?;
+    let host = rest.strip_suffix('/').unwrap_or(rest);
+    let valid = !host.is_empty()
+        && host
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || "-.:[]".contains(character));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{text}` is not an origin such as https://app.example.org (no path, no wildcard)"
+        ))
+    }
 }
 
 impl Default for Settings {
@@ -516,6 +568,9 @@ impl Settings {
             paths::ENVIRONMENT_DIRECTORY_FIELDS,
         )
         .map_err(|reason| ("environment_directory", reason))?;
+        for origin in &self.cors_allow_origins {
+            check_origin(origin).map_err(|reason| ("cors_allow_origins", reason))?;
+        }
         const LEVELS: [&str; 5] = ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"];
         if !LEVELS.contains(&self.log_level.to_ascii_uppercase().as_str()) {
             return Err((
@@ -524,6 +579,14 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// Whether a cross-origin request from `origin` may call the API with the caller's
+    /// credentials: only origins listed in `cors_allow_origins` (none by default).
+    pub fn is_cors_origin_allowed(&self, origin: &str) -> bool {
+        self.cors_allow_origins
+            .iter()
+            .any(|allowed| allowed.trim_end_matches('/').eq_ignore_ascii_case(origin))
     }
 
     /// The longest one solve may take (`conda_max_solve_time`); none when it is 0.
@@ -714,5 +777,43 @@ mod tests {
             settings.store_directory(base),
             PathBuf::from("/home/u/.local/share/conda-store/state")
         );
+    }
+
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let settings = Settings {
+            password: "hunter2-password".to_owned(),
+            secret: Some("hunter2-secret".to_owned()),
+            client_secret: Some("hunter2-client".to_owned()),
+            database_url: Some("postgresql://user:hunter2-db@host/db".to_owned()),
+            predefined_tokens: BTreeMap::from([("hunter2-token".to_owned(), Value::Null)]),
+            ..Settings::default()
+        };
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("<redacted>") && printed.contains("url_prefix"));
+    }
+
+    #[test]
+    fn cors_origins_must_be_origins() {
+        for origin in [
+            "*",
+            "https://a.example/path",
+            "a.example",
+            "https://*.example",
+        ] {
+            let settings = Settings {
+                cors_allow_origins: vec![origin.to_owned()],
+                ..Settings::default()
+            };
+            assert!(settings.validate().is_err(), "{origin}");
+        }
+        let settings = Settings {
+            cors_allow_origins: vec!["https://app.example:8443".to_owned()],
+            ..Settings::default()
+        };
+        assert!(settings.validate().is_ok());
+        assert!(settings.is_cors_origin_allowed("https://app.example:8443"));
+        assert!(!settings.is_cors_origin_allowed("https://evil.example"));
     }
 }

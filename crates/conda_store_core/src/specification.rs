@@ -533,15 +533,22 @@ fn read_variables(
 }
 
 /// Whether `name` is a valid environment or namespace name
-/// (`^[A-Za-z0-9-+_@$&?^~.=]+$`, the Python conda-store's `ALLOWED_CHARACTERS`).
+/// (`^[A-Za-z0-9-+_@$&?^~.=]+$`, the Python conda-store's `ALLOWED_CHARACTERS`), not
+/// starting with `.` (so never `.` or `..`: names become directories).
 pub fn is_valid_name(name: &str) -> bool {
     check_name(name).is_ok()
 }
 
-/// Checks an environment name against `^[A-Za-z0-9-+_@$&?^~.=]+$`.
+/// Checks an environment name against `^[A-Za-z0-9-+_@$&?^~.=]+$` and refuses a
+/// leading `.`.
 fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err(EMPTY_NAME_MESSAGE.to_owned());
+    }
+    if name.starts_with('.') {
+        return Err(format!(
+            "Invalid name {name:?}: a name may not start with '.' (it names a directory)"
+        ));
     }
     if let Some(character) = name.chars().find(|character| {
         !character.is_ascii_alphanumeric() && !NAME_PUNCTUATION.contains(*character)

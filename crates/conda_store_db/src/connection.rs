@@ -10,12 +10,23 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// A parsed database URL: which backend, and the URL the driver understands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseUrl {
     backend: DbBackend,
     driver_url: String,
     sqlite_file: Option<PathBuf>,
     display: String,
+}
+
+/// Prints the URL with its password redacted, never the driver URL that holds it.
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("DatabaseUrl")
+            .field("backend", &self.backend)
+            .field("url", &self.display)
+            .finish()
+    }
 }
 
 impl DatabaseUrl {

@@ -56,13 +56,20 @@ pub async fn serve(
             "this link is not valid or has expired",
         ));
     }
-    let bytes = state
+    let object = state
         .service
         .storage()
-        .get(&key)
+        .open(&key)
         .await
         .map_err(|_| ApiError::not_found("artifact not found"))?;
-    Ok(([(header::CONTENT_TYPE, content_type(&key))], bytes).into_response())
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(object.reader));
+    let mut response = ([(header::CONTENT_TYPE, content_type(&key))], body).into_response();
+    if let Some(length) = object.length {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, header::HeaderValue::from(length));
+    }
+    Ok(response)
 }
 
 /// Percent-encodes a storage key for a URL path, keeping `/`.

@@ -29,6 +29,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use conda_store_build::Engine;
 use conda_store_service::Service;
 use std::sync::Arc;
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 /// What every request handler can reach.
 pub struct AppState {
@@ -80,9 +81,17 @@ pub fn router(state: AppState) -> Router {
             true
         }
     };
+    let cors = cors_layer(settings);
     let mut routes = Router::new();
     for route in api::routes().into_iter().filter(|route| served(route)) {
-        routes = routes.route(route.operation.path, route.handler);
+        let handler = if route.operation.body.is_some() {
+            route
+                .handler
+                .route_layer(axum::middleware::from_fn(require_json_body))
+        } else {
+            route.handler
+        };
+        routes = routes.route(route.operation.path, handler);
     }
     let state = Arc::new(state);
     let routes = routes.fallback(redirect_slashes).with_state(state.clone());
@@ -99,7 +108,10 @@ pub fn router(state: AppState) -> Router {
     } else {
         Router::new().nest(&prefix, routes)
     };
-    application.layer(axum::middleware::from_fn(cors))
+    match cors {
+        Some(cors) => application.layer(cors),
+        None => application,
+    }
 }
 
 /// FastAPI's `redirect_slashes`: 307 to the form of the path that has a route, else 404.
@@ -148,42 +160,69 @@ fn is_slashless_route(path: &str) -> bool {
     })
 }
 
-/// CORS as the original configures it by default: any origin is echoed back, with
-/// credentials, any method and any header.
-async fn cors(request: Request, next: Next) -> Response {
-    let origin = request.headers().get(header::ORIGIN).cloned();
-    let requested_headers = request
-        .headers()
-        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
-        .cloned();
-    let preflight = request.method() == Method::OPTIONS && origin.is_some();
-    let mut response = if preflight {
-        StatusCode::OK.into_response()
-    } else {
-        next.run(request).await
+/// Refuses (415) a request to a route taking a JSON body whose body is not declared
+/// JSON: a cross-site HTML form can post `text/plain` or form data without a CORS
+/// preflight (login CSRF), but not `application/json`. An empty body needs no type.
+async fn require_json_body(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let content_type = headers.get(header::CONTENT_TYPE);
+    let declared_json = content_type
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(is_json_media_type);
+    let empty = match headers.get(header::CONTENT_LENGTH) {
+        Some(length) => length.as_bytes() == b"0",
+        None => !headers.contains_key(header::TRANSFER_ENCODING),
     };
-    if let Some(origin) = origin {
-        let headers = response.headers_mut();
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
-        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-        if preflight {
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"),
-            );
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                requested_headers.unwrap_or_else(|| HeaderValue::from_static("*")),
-            );
-            headers.insert(
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static("600"),
-            );
-        }
+    if declared_json || (empty && content_type.is_none()) {
+        next.run(request).await
+    } else {
+        error::ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the request body must be JSON, sent with Content-Type: application/json",
+        )
+        .into_response()
     }
-    response
+}
+
+/// `application/json`, or a `+json` type, with any parameters.
+fn is_json_media_type(value: &str) -> bool {
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// CORS from `cors_allow_origins`: none when it is empty (the default); else only the
+/// listed origins get the CORS headers, with credentials, any method and the headers
+/// they ask for (docs/SECURITY.md).
+fn cors_layer(settings: &conda_store_core::settings::Settings) -> Option<CorsLayer> {
+    if settings.cors_allow_origins.is_empty() {
+        return None;
+    }
+    let settings = settings.clone();
+    let allowed = AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+        origin
+            .to_str()
+            .is_ok_and(|origin| settings.is_cors_origin_allowed(origin))
+    });
+    Some(
+        CorsLayer::new()
+            .allow_origin(allowed)
+            .allow_credentials(true)
+            .allow_methods([
+                Method::GET,
+                Method::HEAD,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+                Method::OPTIONS,
+            ])
+            .allow_headers(AllowHeaders::mirror_request())
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }

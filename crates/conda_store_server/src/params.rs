@@ -57,14 +57,21 @@ impl QueryParameters {
         })
     }
 
+    /// How many items a page holds: the integer parameter `name`, else
+    /// `max_page_size`, never more than `max_page_size` nor less than 1 (the one rule
+    /// every list route applies).
+    pub fn page_size(&self, name: &str, max_page_size: u64) -> Result<u64, ApiError> {
+        Ok(self
+            .integer::<u64>(name)?
+            .unwrap_or(max_page_size)
+            .clamp(1, max_page_size.max(1)))
+    }
+
     /// The v1 pagination: `page` (from 1), `size` capped at `max_page_size`, the
     /// repeatable `sort_by`, and `order` (`desc`, anything else ascending).
     pub fn page(&self, max_page_size: u64) -> Result<Page, ApiError> {
         let number = self.integer::<u64>("page")?.unwrap_or(1).max(1);
-        let size = self
-            .integer::<u64>("size")?
-            .unwrap_or(max_page_size)
-            .clamp(1, max_page_size.max(1));
+        let size = self.page_size("size", max_page_size)?;
         Ok(Page {
             number,
             size,

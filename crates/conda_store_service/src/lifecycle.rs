@@ -3,13 +3,14 @@
 
 use crate::{BuildContext, Service, ServiceError, build_job};
 use chrono::Utc;
+use conda_store_core::authorization::{SQL_LIKE_ESCAPE, sql_like_pattern};
 use conda_store_core::domain::{BuildArtifactType, BuildStatus};
 use conda_store_db::entity::{
     build, build_artifact, build_conda_package_build, environment, keyvaluestore, namespace,
     namespace_role_mapping, namespace_role_mapping_v2,
 };
 use conda_store_db::queue::{self, NewJob};
-use sea_orm::sea_query::ExprTrait;
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use std::path::Path;
 use std::str::FromStr;
@@ -254,7 +255,7 @@ impl Service {
         build_path: Option<&Path>,
     ) -> Result<(), ServiceError> {
         let own = build_path == Some(prefix);
-        let in_store = prefix.starts_with(&self.store_directory) && prefix != self.store_directory;
+        let in_store = conda_store_core::paths::is_within(prefix, &self.store_directory);
         if !own && !in_store {
             tracing::warn!("not removing {}: outside the store", prefix.display());
             return Ok(());
@@ -441,7 +442,10 @@ impl Service {
                 .filter(
                     keyvaluestore::Column::Prefix
                         .eq(format!("setting/{name}"))
-                        .or(keyvaluestore::Column::Prefix.starts_with(format!("setting/{name}/"))),
+                        .or(Expr::col(keyvaluestore::Column::Prefix).like(
+                            LikeExpr::new(sql_like_pattern(&format!("setting/{name}/*")))
+                                .escape(SQL_LIKE_ESCAPE),
+                        )),
                 )
                 .exec(&transaction)
                 .await?;

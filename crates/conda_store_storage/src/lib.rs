@@ -28,6 +28,14 @@ pub enum StorageError {
     },
 }
 
+/// An object opened for reading: its bytes as a stream, and its length when known.
+pub struct ObjectReader {
+    /// The object's bytes.
+    pub reader: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>,
+    /// The object's length in bytes, when the backend knows it.
+    pub length: Option<u64>,
+}
+
 /// Artifact storage.
 #[async_trait]
 pub trait Storage: Send + Sync {
@@ -41,6 +49,15 @@ pub trait Storage: Send + Sync {
     async fn append(&self, key: &str, bytes: &[u8]) -> Result<(), StorageError>;
     /// Reads the object under `key`.
     async fn get(&self, key: &str) -> Result<Vec<u8>, StorageError>;
+    /// Opens the object under `key` for reading as a stream, so that large artifacts
+    /// are sent without being held in memory whole.
+    async fn open(&self, key: &str) -> Result<ObjectReader, StorageError> {
+        let bytes = self.get(key).await?;
+        Ok(ObjectReader {
+            length: u64::try_from(bytes.len()).ok(),
+            reader: Box::pin(std::io::Cursor::new(bytes)),
+        })
+    }
     /// Reads the object under `key` from byte `offset` to its end (empty when the
     /// object is no longer than `offset`): how a growing build log is followed.
     async fn read_from(&self, key: &str, offset: u64) -> Result<Vec<u8>, StorageError> {
@@ -156,6 +173,21 @@ impl Storage for LocalStorage {
         tokio::fs::read(&path)
             .await
             .map_err(|error| backend(key, error))
+    }
+
+    async fn open(&self, key: &str) -> Result<ObjectReader, StorageError> {
+        let path = self.path(key)?;
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|error| backend(key, error))?;
+        let metadata = file.metadata().await.map_err(|error| backend(key, error))?;
+        if !metadata.is_file() {
+            return Err(StorageError::NotFound(key.to_owned()));
+        }
+        Ok(ObjectReader {
+            length: Some(metadata.len()),
+            reader: Box::pin(file),
+        })
     }
 
     async fn read_from(&self, key: &str, offset: u64) -> Result<Vec<u8>, StorageError> {

@@ -102,9 +102,7 @@ pub async fn list_v2(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     let parameters = QueryParameters::parse(query.as_deref());
-    let limit = parameters
-        .integer::<u64>("limit")?
-        .unwrap_or(state.service.settings().max_page_size);
+    let limit = parameters.page_size("limit", state.service.settings().max_page_size)?;
     let descending = match parameters.get("order").as_deref() {
         None | Some("asc") => false,
         Some("desc") => true,
