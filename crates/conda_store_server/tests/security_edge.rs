@@ -367,3 +367,38 @@ async fn artifacts_are_streamed_with_their_length() {
         .expect("get");
     assert_eq!(response.status(), 403);
 }
+
+#[tokio::test]
+async fn namespace_settings_cannot_widen_the_allowed_channels() {
+    let channel = "https://conda.example/allowed";
+    let server = sqlite_server(Settings {
+        conda_allowed_channels: vec![channel.to_owned()],
+        ..test_settings("/")
+    })
+    .await;
+    let admin = server.admin_token();
+    let put = |path: &'static str, value: Value| {
+        client()
+            .put(server.url(path))
+            .bearer_auth(&admin)
+            .json(&json!({ "conda_allowed_channels": value }))
+            .send()
+    };
+    for refused in [json!(["https://evil.example/channel"]), json!([])] {
+        for path in ["/api/v1/setting/team/", "/api/v1/setting/team/env/"] {
+            let (status, body) = answer(put(path, refused.clone()).await.expect("put")).await;
+            assert_eq!(status, 400, "{path} {refused}: {body}");
+            assert!(
+                body["message"].as_str().unwrap().contains("only narrow"),
+                "{body}"
+            );
+        }
+    }
+    let (status, body) = answer(
+        put("/api/v1/setting/team/", json!([channel]))
+            .await
+            .expect("put"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -5,6 +5,7 @@
 
 use crate::{Service, ServiceError};
 use conda_store_core::settings::Settings;
+use conda_store_core::specification::normalize_channel;
 use conda_store_db::entity::keyvaluestore;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
@@ -162,6 +163,9 @@ impl Service {
             }
         }
         check_types(self.settings.as_ref(), &values)?;
+        if level != SettingsLevel::Global {
+            check_channel_ceiling(self.settings.as_ref(), &values)?;
+        }
         let prefix = level
             .prefixes()
             .pop()
@@ -193,6 +197,44 @@ fn check_types(settings: &Settings, values: &Map<String, Value>) -> Result<(), S
                 "invalid value for setting {key}: {error}"
             )));
         }
+    }
+    Ok(())
+}
+
+/// Below the global level `conda_allowed_channels` may only narrow the deployment's
+/// list: a namespace admin must not open channels (or, with an empty list, every URL)
+/// that the operator closed. With no deployment list there is nothing to narrow.
+fn check_channel_ceiling(
+    settings: &Settings,
+    values: &Map<String, Value>,
+) -> Result<(), ServiceError> {
+    let Some(value) = values.get("conda_allowed_channels") else {
+        return Ok(());
+    };
+    if settings.conda_allowed_channels.is_empty() {
+        return Ok(());
+    }
+    let alias = &settings.conda_channel_alias;
+    let allowed: Vec<String> = settings
+        .conda_allowed_channels
+        .iter()
+        .map(|channel| normalize_channel(channel, alias))
+        .collect();
+    let requested: Vec<String> = serde_json::from_value(value.clone()).unwrap_or_default();
+    let outside: Vec<&String> = requested
+        .iter()
+        .filter(|channel| !allowed.contains(&normalize_channel(channel, alias)))
+        .collect();
+    if requested.is_empty() || !outside.is_empty() {
+        return Err(ServiceError::Invalid(format!(
+            "conda_allowed_channels below the global level may only narrow the deployment's list {}; not allowed: {}",
+            python_list(settings.conda_allowed_channels.iter().map(String::as_str)),
+            if requested.is_empty() {
+                "an empty list (any channel)".to_owned()
+            } else {
+                python_list(outside.into_iter().map(String::as_str))
+            }
+        )));
     }
     Ok(())
 }
