@@ -608,10 +608,13 @@ async fn a_token_survives_a_restart_with_a_generated_secret() {
 }
 
 #[tokio::test]
-async fn cors_echoes_the_origin_with_credentials_and_metrics_are_prometheus_text() {
+async fn cors_answers_a_configured_origin_with_credentials_and_metrics_are_prometheus_text() {
     let server = TestServer::start(
         TestDatabase::create(conda_store_test_support::Backend::Sqlite).await,
-        test_settings("/"),
+        conda_store_core::settings::Settings {
+            cors_allow_origins: vec!["http://jupyter.example".to_owned()],
+            ..test_settings("/")
+        },
     )
     .await;
     let response = client()
