@@ -5,6 +5,7 @@
 //! handlers write as ad-hoc JSON from the schemas in [`schemas`]. Served at
 //! `{prefix}/openapi.json`, with a self-contained page listing it at `{prefix}/docs`.
 
+use crate::admin::html::escape;
 use axum::http::Method;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemas::SchemaFunction;
@@ -403,12 +404,4 @@ fn operation_row(prefix: &str, path: &str, method: &str, operation: &Value) -> S
         parameters.join(", "),
         answers.join(" "),
     )
-}
-
-/// `text` with the HTML special characters escaped.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

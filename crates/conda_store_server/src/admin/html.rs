@@ -47,8 +47,14 @@ pub fn segment(text: &str) -> String {
 
 /// `text` as a JavaScript string literal that cannot end a `<script>` element.
 pub fn script_string(text: &str) -> String {
-    serde_json::to_string(text)
-        .unwrap_or_else(|_| "\"\"".to_owned())
+    script_value(&serde_json::Value::String(text.to_owned()))
+}
+
+/// `value` as a JavaScript literal (JSON, pretty-printed) that cannot end a `<script>`
+/// element: `<` and `>` are written as escapes.
+pub fn script_value(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value)
+        .unwrap_or_else(|_| "null".to_owned())
         .replace('<', "\\u003c")
         .replace('>', "\\u003e")
 }

@@ -6,6 +6,7 @@
 
 use super::login::request_origin;
 use crate::AppState;
+use crate::admin::html::{escape, script_value};
 use crate::api::{Route, get, route};
 use crate::error::ApiError;
 use crate::openapi::Answer;
@@ -125,9 +126,7 @@ pub fn shell_page(prefix: &str, origin: &str) -> String {
         "REACT_APP_SHOW_AUTH_BUTTON": "true",
         "REACT_APP_URL_BASENAME": format!("{prefix}/ui"),
     });
-    let configuration = serde_json::to_string_pretty(&configuration)
-        .unwrap_or_default()
-        .replace('<', "\\u003c");
+    let configuration = script_value(&configuration);
     let assets = escape(&format!("{prefix}/static/conda-store-ui"));
     format!(
         r#"<!DOCTYPE html>
@@ -179,12 +178,4 @@ async fn file(Path(name): Path<String>, headers: HeaderMap) -> Response {
     } else {
         (response_headers, asset.bytes).into_response()
     }
-}
-
-/// `text` with the HTML special characters escaped.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
