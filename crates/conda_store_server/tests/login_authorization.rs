@@ -48,7 +48,7 @@ fn user(code: &'static str, name: &str) -> FakeUser {
 /// only), `erin` (hub group scientists), `frank` (hub group students), and two names
 /// that cannot be namespaces.
 fn directory() -> Directory {
-    let fillers = |prefix: &str| (0..100).map(move |index| format!("{prefix}{index}"));
+    let fillers = |prefix: &'static str| (0..100).map(move |index| format!("{prefix}{index}"));
     let users = vec![
         user("alice", "alice"),
         FakeUser {
