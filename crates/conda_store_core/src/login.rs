@@ -222,11 +222,13 @@ mod tests {
 
     #[test]
     fn invalid_bindings_name_the_setting() {
-        let mut settings = Settings::default();
-        settings.login_user_role_bindings = BTreeMap::from([(
-            "alice".to_owned(),
-            BTreeMap::from([("bad".to_owned(), vec!["admin".to_owned()])]),
-        )]);
+        let settings = Settings {
+            login_user_role_bindings: BTreeMap::from([(
+                "alice".to_owned(),
+                BTreeMap::from([("bad".to_owned(), vec!["admin".to_owned()])]),
+            )]),
+            ..Settings::default()
+        };
         let error = LoginPolicy::from_settings(&settings).unwrap_err();
         assert!(error.to_string().contains("login_user_role_bindings.alice"));
     }

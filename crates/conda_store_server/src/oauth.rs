@@ -70,7 +70,7 @@ pub enum LoginMethod {
     /// A user name and the configured password (`DummyAuthentication`).
     Password,
     /// An OAuth2 provider.
-    OAuth(OAuthProvider),
+    OAuth(Box<OAuthProvider>),
 }
 
 impl LoginMethod {
@@ -96,7 +96,7 @@ impl LoginMethod {
         let provider =
             |authorize_url, access_token_url, user_data_url, user_data_key, scope, groups| {
                 let (client_id, client_secret) = credentials()?;
-                Ok(Self::OAuth(OAuthProvider {
+                Ok(Self::OAuth(Box::new(OAuthProvider {
                     authorize_url,
                     access_token_url,
                     user_data_url,
@@ -111,7 +111,7 @@ impl LoginMethod {
                     } else {
                         GroupSource::None
                     },
-                }))
+                })))
             };
         let with_groups = |scope: &str, extra: &str| {
             if needs_groups {
