@@ -86,4 +86,16 @@ mod tests {
         assert!(!verify(b"other", "logs/a.log", 100, &signature));
         assert!(!verify(b"secret", "logs/a.log", 100, "zz"));
     }
+
+    #[test]
+    fn secrets_are_compared_through_their_digests() {
+        assert!(same_text(b"key", "password", "password"));
+        assert!(!same_text(b"key", "passwore", "password"));
+        assert!(!same_text(b"key", "password!", "password"));
+        assert!(!same_text(b"key", "", "password"));
+        let digest = digest(b"key", "robot-token");
+        assert!(is_digest_of(b"key", "robot-token", &digest));
+        assert!(!is_digest_of(b"other", "robot-token", &digest));
+        assert!(!is_digest_of(b"key", "robot-token", &digest[..31]));
+    }
 }
