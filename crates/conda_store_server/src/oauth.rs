@@ -113,12 +113,12 @@ impl LoginMethod {
                     },
                 })))
             };
-        let with_groups = |scope: &str, extra: &str| {
-            if needs_groups {
-                format!("{scope} {extra}")
-            } else {
-                scope.to_owned()
-            }
+        // A preset's scope: `access_scope` when set (as the Python presets, which only
+        // change its default), else the preset's, with what reading groups needs.
+        let with_groups = |scope: &str, extra: &str| match &settings.access_scope {
+            Some(configured) => configured.clone(),
+            None if needs_groups => format!("{scope} {extra}"),
+            None => scope.to_owned(),
         };
         match settings.authentication_class.as_str() {
             "DummyAuthentication" => Ok(Self::Password),

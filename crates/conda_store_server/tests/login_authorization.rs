@@ -407,6 +407,18 @@ async fn by_default_every_oauth_login_is_admin_everywhere() {
     assert_eq!(dave["*/*"], json!(["admin"]));
     let callback = oauth_login(&server, "dave", "/conda-store/", &[]).await;
     assert_eq!(callback.scope, "user:email", "no groups asked for");
+    let settings = Settings {
+        access_scope: Some("read:user read:org".to_owned()),
+        login_allowed_groups: vec!["acme".to_owned()],
+        ..oauth_settings("GithubOAuthAuthentication", &provider)
+    };
+    let server = TestServer::start(TestDatabase::create(Backend::Sqlite).await, settings).await;
+    let callback = oauth_login(&server, "dave", "/conda-store/", &[]).await;
+    assert_eq!(
+        callback.scope, "read:user read:org",
+        "a configured scope wins"
+    );
+    assert_eq!(callback.status, 303);
 }
 
 /// The `Set-Cookie` and body of a password login as `user`.
