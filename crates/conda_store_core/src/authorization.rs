@@ -251,6 +251,11 @@ pub fn is_name_character(character: char) -> bool {
 /// The wildcard of ARN patterns.
 const WILDCARD: char = '*';
 
+/// What a binding scoped to some environments (`ns/env1`) still grants on its
+/// namespace `ns`: reading it (its name and metadata are shown with the environments
+/// anyway). Every other namespace-level action needs a binding `ns/*`.
+pub const ENVIRONMENT_SCOPED_NAMESPACE_PERMISSIONS: [Permission; 1] = [Permission::NamespaceRead];
+
 /// The escape character of the LIKE patterns made by [`sql_like_pattern`]; queries
 /// must say `ESCAPE '!'` (SQLite has no default escape character, and a backslash is
 /// quoted differently by each database).
@@ -367,6 +372,33 @@ impl ArnPattern {
             && name.is_none_or(|name| {
                 is_concrete_part(name) && glob_matches(self.name_pattern(), name)
             })
+    }
+
+    /// Whether the name part is only `*`s, so the pattern covers every environment of
+    /// the namespaces it matches: only such a binding acts on a whole namespace (and,
+    /// with an all-`*` namespace part, on the global level).
+    pub fn covers_whole_namespaces(&self) -> bool {
+        self.name_pattern()
+            .chars()
+            .all(|character| character == WILDCARD)
+    }
+
+    /// The permissions `roles` bound to this pattern grant on the concrete ARN, which
+    /// this pattern must match ([`ArnPattern::matches`]): all of them on an
+    /// environment; on a namespace-level or global ARN (no `/`), all of them only when
+    /// the pattern [covers whole namespaces](ArnPattern::covers_whole_namespaces), else
+    /// only [`ENVIRONMENT_SCOPED_NAMESPACE_PERMISSIONS`]. This is the one place that
+    /// keeps `ns/env1: admin` from deleting, sharing or configuring namespace `ns`
+    /// (Python's regex lets any `ns/...` binding act on `ns`; docs/COMPATIBILITY.md).
+    pub fn permissions_on(&self, concrete: &str, roles: &[Role]) -> BTreeSet<Permission> {
+        let granted = permissions_of_roles(roles);
+        if concrete.contains('/') || self.covers_whole_namespaces() {
+            return granted;
+        }
+        granted
+            .into_iter()
+            .filter(|permission| ENVIRONMENT_SCOPED_NAMESPACE_PERMISSIONS.contains(permission))
+            .collect()
     }
 
     /// Whether every concrete ARN this pattern matches is also matched by `other`
@@ -586,12 +618,14 @@ impl RoleBindings {
         self.entries.is_empty()
     }
 
-    /// The permissions on a concrete ARN: the union over all bindings that match it.
+    /// The permissions on a concrete ARN: the union over all bindings that match it of
+    /// what each grants there ([`ArnPattern::permissions_on`]: namespace-level ARNs
+    /// need bindings that cover the whole namespace).
     pub fn permissions_on(&self, arn: &str) -> BTreeSet<Permission> {
         self.entries
             .iter()
             .filter(|(pattern, _)| pattern.matches(arn))
-            .flat_map(|(_, roles)| permissions_of_roles(roles))
+            .flat_map(|(pattern, roles)| pattern.permissions_on(arn, roles))
             .collect()
     }
 
@@ -625,15 +659,29 @@ impl RoleBindings {
     /// its permissions must be within the union of the caller's permissions over the
     /// caller patterns that cover it (Python `is_subset_entity_permissions`).
     pub fn is_subset_of(&self, caller: &RoleBindings) -> bool {
-        self.entries.iter().all(|(arn, roles)| {
-            let available: BTreeSet<Permission> = caller
-                .entries
-                .iter()
-                .filter(|(caller_arn, _)| arn.is_covered_by(caller_arn))
-                .flat_map(|(_, caller_roles)| permissions_of_roles(caller_roles))
-                .collect();
-            permissions_of_roles(roles).is_subset(&available)
-        })
+        self.excess_over(caller).is_empty()
+    }
+
+    /// What these bindings grant beyond `caller`: each pattern whose permissions are not
+    /// all within the caller's permissions over the caller patterns covering it, with
+    /// the permissions missing there (empty when [`RoleBindings::is_subset_of`]).
+    pub fn excess_over(&self, caller: &RoleBindings) -> Vec<(ArnPattern, BTreeSet<Permission>)> {
+        self.entries
+            .iter()
+            .filter_map(|(arn, roles)| {
+                let available: BTreeSet<Permission> = caller
+                    .entries
+                    .iter()
+                    .filter(|(caller_arn, _)| arn.is_covered_by(caller_arn))
+                    .flat_map(|(_, caller_roles)| permissions_of_roles(caller_roles))
+                    .collect();
+                let missing: BTreeSet<Permission> = permissions_of_roles(roles)
+                    .difference(&available)
+                    .copied()
+                    .collect();
+                (!missing.is_empty()).then(|| (arn.clone(), missing))
+            })
+            .collect()
     }
 }
 

@@ -8,6 +8,7 @@ pub mod build_key;
 pub mod canonical;
 pub mod domain;
 pub mod lockfile_specification;
+pub mod login;
 pub mod paths;
 pub mod settings;
 pub mod specification;

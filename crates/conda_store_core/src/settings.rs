@@ -162,6 +162,31 @@ pub struct Settings {
     pub github_api: String,
     /// The JupyterHub address (JupyterHub OAuth).
     pub jupyterhub_url: Option<String>,
+
+    // Issue 9, login authorization and cookies: what a login gets, who may log in,
+    // and the `Secure` flag of cookies (docs/CONFIGURATION.md, "Login authorization").
+    /// Role bindings of every login, password or OAuth (ARN pattern → roles). Default
+    /// `{"*/*": ["admin"]}`, what the Python conda-store gives every login.
+    pub login_role_bindings: BTreeMap<String, Vec<String>>,
+    /// Extra role bindings of some users: user name → (ARN pattern → roles), added to
+    /// `login_role_bindings`.
+    pub login_user_role_bindings: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    /// Extra role bindings of the members of a group: group → (ARN pattern → roles),
+    /// added to `login_role_bindings`. GitHub groups are `org` and `org/team`,
+    /// JupyterHub groups the hub's, generic OAuth groups `oauth_user_data_groups_key`'s.
+    pub login_group_role_bindings: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    /// Users who may log in; with `login_allowed_groups`, an allow-list (both empty:
+    /// anyone the login method accepts).
+    pub login_allowed_users: Vec<String>,
+    /// Groups whose members may log in (see `login_group_role_bindings` for names).
+    pub login_allowed_groups: Vec<String>,
+    /// The field of the generic OAuth provider's user data that lists the user's
+    /// groups (a list of strings, or one string); unset: no groups.
+    pub oauth_user_data_groups_key: Option<String>,
+    /// The `Secure` flag of the login and OAuth state cookies: unset follows the
+    /// request's scheme (`https` only through `X-Forwarded-Proto` with
+    /// `behind_proxy`), `true` always sets it, `false` never.
+    pub cookie_secure: Option<bool>,
 }
 
 /// Settings whose values are secrets (or may hold one, as a database URL's password):
@@ -299,6 +324,13 @@ impl Default for Settings {
             github_url: "https://github.com".to_owned(),
             github_api: "https://api.github.com".to_owned(),
             jupyterhub_url: None,
+            login_role_bindings: BTreeMap::from([("*/*".to_owned(), vec!["admin".to_owned()])]),
+            login_user_role_bindings: BTreeMap::new(),
+            login_group_role_bindings: BTreeMap::new(),
+            login_allowed_users: Vec::new(),
+            login_allowed_groups: Vec::new(),
+            oauth_user_data_groups_key: None,
+            cookie_secure: None,
         }
     }
 }

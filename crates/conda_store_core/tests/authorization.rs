@@ -359,8 +359,20 @@ fn permissions_on_concrete_arns() {
         effective.permissions_on("team/prod"),
         Permission::ALL.into_iter().collect()
     );
-    // Namespace level: the bare namespace is matched by every team binding.
-    assert!(effective.is_authorized("team", &[Permission::NamespaceDelete]));
+    // Namespace level: only `team/*` acts on the namespace (developer: no delete); the
+    // environment-scoped `team/prod: admin` only lets it be read (issue 9, hole 4).
+    assert!(!effective.is_authorized("team", &[Permission::NamespaceDelete]));
+    assert!(effective.is_authorized("team", &[Permission::NamespaceRead]));
+    let scoped = bindings(json!({"team/prod": ["admin"], "*/dev": ["admin"]}));
+    assert!(!scoped.is_authorized("team", &[Permission::NamespaceDelete]));
+    assert!(!scoped.is_authorized("team", &[Permission::SettingUpdate]));
+    assert!(!scoped.is_authorized("", &[Permission::SettingUpdate]));
+    assert!(scoped.is_authorized("team", &[Permission::NamespaceRead]));
+    assert!(scoped.is_authorized("team/prod", &[Permission::EnvironmentDelete]));
+    assert!(
+        bindings(json!({"team/**": ["admin"]}))
+            .is_authorized("team", &[Permission::NamespaceDelete])
+    );
     assert!(effective.is_authorized("team/dev", &[Permission::EnvironmentCreate]));
     assert!(!effective.is_authorized("team/dev", &[Permission::EnvironmentDelete]));
     assert!(!effective.is_authorized("other/dev", &[Permission::EnvironmentRead]));

@@ -219,7 +219,7 @@ fn account_routes() -> Vec<Route> {
                 "/oauth_callback/",
                 "get_oauth_callback",
                 "Where the OAuth provider sends the browser back",
-                Answer::Html,
+                Answer::SeeOther,
             )
             .query(&[
                 Parameter::query("code", ParameterType::String),

@@ -8,16 +8,17 @@ use crate::error::{ApiError, ApiResult};
 use crate::oauth::LoginMethod;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use conda_store_core::authorization::{
     ArnPattern, Permission, Role, RoleBindings, permissions_of_roles,
 };
+use conda_store_core::login::LoginPolicy;
 use conda_store_core::settings::Settings;
 use conda_store_core::token::{AuthenticationToken, TokenSigner};
 use conda_store_service::{RoleMappingsVersion, Service, ServiceError, Visibility};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The cookie that carries the login token.
@@ -32,7 +33,7 @@ pub struct Authentication {
     pub signer: TokenSigner,
     /// The raw signing secret (also signs artifact links).
     pub secret: Vec<u8>,
-    predefined_tokens: HashMap<String, AuthenticationToken>,
+    predefined_tokens: Vec<PredefinedToken>,
     authenticated_defaults: RoleBindings,
     unauthenticated_defaults: RoleBindings,
     role_mappings_version: RoleMappingsVersion,
@@ -42,6 +43,17 @@ pub struct Authentication {
     pub cookie_domain: Option<String>,
     /// How users log in.
     pub login: LoginMethod,
+    /// Who may log in and the role bindings a login gets.
+    pub login_policy: LoginPolicy,
+    /// The `cookie_secure` setting: `None` follows the request's scheme.
+    pub cookie_secure: Option<bool>,
+}
+
+/// A predefined token: the HMAC of its text under the secret (compared in constant
+/// time, so the lookup time says nothing about the text) and its claims.
+struct PredefinedToken {
+    digest: Vec<u8>,
+    token: AuthenticationToken,
 }
 
 impl Authentication {
@@ -56,10 +68,12 @@ impl Authentication {
                 .await?
                 .into_bytes(),
         };
+        let login_policy = LoginPolicy::from_settings(settings)
+            .map_err(|error| ServiceError::Invalid(error.to_string()))?;
         Ok(Self {
             signer: TokenSigner::new(&secret),
+            predefined_tokens: predefined_tokens(settings, &secret)?,
             secret,
-            predefined_tokens: predefined_tokens(settings)?,
             authenticated_defaults: bindings_setting(
                 "authenticated_role_bindings",
                 &settings.authenticated_role_bindings,
@@ -74,8 +88,35 @@ impl Authentication {
             },
             password: settings.password.clone(),
             cookie_domain: settings.cookie_domain.clone(),
-            login: LoginMethod::from_settings(settings)?,
+            login: LoginMethod::from_settings(settings, login_policy.needs_groups())?,
+            login_policy,
+            cookie_secure: settings.cookie_secure,
         })
+    }
+
+    /// The effective role bindings of a request that presents `token`: the
+    /// authenticated defaults, then the token's bindings, then the database role
+    /// mappings of its primary namespace (v1 or v2, per `role_mappings_version`).
+    /// The one computation behind [`Caller`] and the check of `POST /api/v1/token/`.
+    pub async fn token_bindings(
+        &self,
+        service: &Service,
+        token: &AuthenticationToken,
+    ) -> Result<RoleBindings, ServiceError> {
+        let rows = service
+            .database_role_bindings(&token.primary_namespace, self.role_mappings_version)
+            .await?;
+        Ok(RoleBindings::effective_authenticated(
+            &self.authenticated_defaults,
+            &token.role_bindings,
+            &database_bindings(rows),
+        ))
+    }
+
+    /// Whether `candidate` is the configured login password, compared in constant time
+    /// (HMACs of both under the secret, so neither contents nor length leak).
+    pub fn password_matches(&self, candidate: &str) -> bool {
+        crate::signing::same_text(&self.secret, candidate, &self.password)
     }
 
     /// The token a request carries, if any is valid.
@@ -93,10 +134,20 @@ impl Authentication {
 
     /// A predefined token, else a valid signed one.
     fn check(&self, text: &str, now: DateTime<Utc>) -> Option<AuthenticationToken> {
-        if let Some(token) = self.predefined_tokens.get(text) {
-            return Some(token.clone());
-        }
-        self.signer.decode(text, now).ok()
+        self.predefined(text)
+            .or_else(|| self.signer.decode(text, now).ok())
+    }
+
+    /// The predefined token whose text is `text`: every entry is compared, each in
+    /// constant time.
+    fn predefined(&self, text: &str) -> Option<AuthenticationToken> {
+        self.predefined_tokens
+            .iter()
+            .fold(None, |found, entry| {
+                let equal = crate::signing::is_digest_of(&self.secret, text, &entry.digest);
+                found.or(equal.then_some(&entry.token))
+            })
+            .cloned()
     }
 }
 
@@ -112,13 +163,38 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// 403 unless the caller holds every one of `permissions` on `arn`.
+    /// 403 unless the caller holds every one of `permissions` on `arn`. On a whole
+    /// namespace (an ARN without `/`) only bindings whose environment part is `*`
+    /// count, beyond reading it ([`ArnPattern::permissions_on`]).
     pub fn require(&self, arn: &str, permissions: &[Permission]) -> ApiResult<()> {
         if self.bindings.is_authorized(arn, permissions) {
             Ok(())
+        } else if !arn.contains('/') && self.environment_bindings_grant(arn, permissions) {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "request not authorized: acting on namespace {arn:?} needs a role binding \
+                     for the whole namespace ({arn}/*); bindings of some of its environments \
+                     do not cover it"
+                ),
+            ))
         } else {
             Err(ApiError::forbidden())
         }
+    }
+
+    /// Whether the bindings matching `arn` would grant `permissions` if bindings of
+    /// some environments counted on the whole namespace (to explain a refusal).
+    fn environment_bindings_grant(&self, arn: &str, permissions: &[Permission]) -> bool {
+        let granted: std::collections::BTreeSet<Permission> = self
+            .bindings
+            .iter()
+            .filter(|(pattern, _)| pattern.matches(arn))
+            .flat_map(|(_, roles)| permissions_of_roles(roles))
+            .collect();
+        permissions
+            .iter()
+            .all(|permission| granted.contains(permission))
     }
 
     /// 403 unless one binding both covers every ARN `pattern` matches and grants all of
@@ -174,25 +250,13 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         let now = Utc::now();
         let authentication = &state.authentication;
         let caller = match authentication.token(&parts.headers, now) {
-            Some(token) => {
-                let rows = state
-                    .service
-                    .database_role_bindings(
-                        &token.primary_namespace,
-                        authentication.role_mappings_version,
-                    )
-                    .await?;
-                let database = database_bindings(rows);
-                Caller {
-                    authenticated: true,
-                    bindings: RoleBindings::effective_authenticated(
-                        &authentication.authenticated_defaults,
-                        &token.role_bindings,
-                        &database,
-                    ),
-                    token,
-                }
-            }
+            Some(token) => Caller {
+                authenticated: true,
+                bindings: authentication
+                    .token_bindings(&state.service, &token)
+                    .await?,
+                token,
+            },
             None => {
                 let token = AuthenticationToken::new(
                     now + conda_store_core::token::default_lifetime(),
@@ -230,23 +294,15 @@ fn bindings_setting(
     name: &str,
     value: &BTreeMap<String, Vec<String>>,
 ) -> Result<RoleBindings, ServiceError> {
-    let mut bindings = RoleBindings::new();
-    for (arn, roles) in value {
-        let arn = ArnPattern::parse(arn)
-            .map_err(|error| ServiceError::Invalid(format!("setting {name}: {error}")))?;
-        let roles = roles
-            .iter()
-            .map(|role| role.parse::<Role>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| ServiceError::Invalid(format!("setting {name}: {error}")))?;
-        bindings.insert(arn, roles);
-    }
-    Ok(bindings)
+    conda_store_core::login::bindings_setting(name, value)
+        .map_err(|error| ServiceError::Invalid(error.to_string()))
 }
 
+/// The `predefined_tokens` setting, each keyed by the HMAC of its text.
 fn predefined_tokens(
     settings: &Settings,
-) -> Result<HashMap<String, AuthenticationToken>, ServiceError> {
+    secret: &[u8],
+) -> Result<Vec<PredefinedToken>, ServiceError> {
     settings
         .predefined_tokens
         .iter()
@@ -254,7 +310,10 @@ fn predefined_tokens(
             let token = serde_json::from_value(claims.clone()).map_err(|error| {
                 ServiceError::Invalid(format!("setting predefined_tokens: {error}"))
             })?;
-            Ok((text.clone(), token))
+            Ok(PredefinedToken {
+                digest: crate::signing::digest(secret, text),
+                token,
+            })
         })
         .collect()
 }

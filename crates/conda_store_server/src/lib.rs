@@ -17,6 +17,7 @@ pub mod log_stream;
 pub mod oauth;
 pub mod openapi;
 pub mod params;
+pub mod redirect;
 mod routes;
 pub mod signing;
 

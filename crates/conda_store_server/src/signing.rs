@@ -1,5 +1,5 @@
 //! HMAC-SHA256 signatures with an expiry, over a text, keyed by the server's secret:
-//! artifact links and the OAuth state cookie.
+//! artifact links and the OAuth state cookie; and constant-time comparison of secrets.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -35,6 +35,34 @@ pub fn verify(secret: &[u8], text: &str, expires: i64, signature: &str) -> bool 
     mac(secret, text, expires).verify_slice(&bytes).is_ok()
 }
 
+/// The HMAC-SHA256 of `text` keyed by `secret` (how secrets are compared: digests of
+/// equal length, in constant time).
+pub fn digest(secret: &[u8], text: &str) -> Vec<u8> {
+    keyed(secret, text).finalize().into_bytes().to_vec()
+}
+
+/// Whether `digest` is the [`digest`] of `text`, compared in constant time
+/// ([`Mac::verify_slice`]).
+pub fn is_digest_of(secret: &[u8], text: &str, digest: &[u8]) -> bool {
+    keyed(secret, text).verify_slice(digest).is_ok()
+}
+
+/// Whether `candidate` equals `expected`, in constant time: their HMACs under `secret`
+/// are compared, so neither the contents nor the length of `expected` show in the
+/// timing.
+pub fn same_text(secret: &[u8], candidate: &str, expected: &str) -> bool {
+    is_digest_of(secret, candidate, &digest(secret, expected))
+}
+
+/// HMAC-SHA256 keyed by `secret`, fed with `text`.
+fn keyed(secret: &[u8], text: &str) -> HmacSha256 {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(text.as_bytes());
+    mac
+}
+
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
@@ -57,5 +85,17 @@ mod tests {
         assert!(!verify(b"secret", "logs/a.log", 101, &signature));
         assert!(!verify(b"other", "logs/a.log", 100, &signature));
         assert!(!verify(b"secret", "logs/a.log", 100, "zz"));
+    }
+
+    #[test]
+    fn secrets_are_compared_through_their_digests() {
+        assert!(same_text(b"key", "password", "password"));
+        assert!(!same_text(b"key", "passwore", "password"));
+        assert!(!same_text(b"key", "password!", "password"));
+        assert!(!same_text(b"key", "", "password"));
+        let digest = digest(b"key", "robot-token");
+        assert!(is_digest_of(b"key", "robot-token", &digest));
+        assert!(!is_digest_of(b"other", "robot-token", &digest));
+        assert!(!is_digest_of(b"key", "robot-token", &digest[..31]));
     }
 }

@@ -1,12 +1,17 @@
 //! The default login of the original (`DummyAuthentication`): any user name with the
-//! configured password; the token goes into the `conda-store-auth` cookie.
+//! configured password; the OAuth logins; logout. The token goes into the
+//! `conda-store-auth` cookie, with the role bindings the login settings give the user
+//! ([`conda_store_core::login::LoginPolicy`]); every `next` goes through
+//! [`redirect_target`].
 
 use super::json_body;
 use crate::AppState;
+use crate::admin::html;
 use crate::auth::{COOKIE_NAME, cookie};
 use crate::error::{ApiError, ApiResult};
 use crate::oauth::{LoginMethod, OAuthProvider};
 use crate::params::QueryParameters;
+use crate::redirect::redirect_target;
 use crate::signing::{sign, verify};
 use axum::Json;
 use axum::body::Bytes;
@@ -15,7 +20,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use base64::Engine;
 use chrono::Utc;
-use conda_store_core::authorization::{ArnPattern, Role, RoleBindings};
+use conda_store_core::authorization::RoleBindings;
+use conda_store_core::login::LoginRefusal;
 use conda_store_core::token::{AuthenticationToken, default_lifetime};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -27,23 +33,16 @@ pub(crate) struct Credentials {
     password: String,
 }
 
-/// Where to go after logging in or out: `next`, else the server's root.
-fn next_url(state: &AppState, query: Option<&str>) -> String {
-    QueryParameters::parse(query)
-        .get("next")
-        .filter(|next| next.starts_with('/') && !next.starts_with("//"))
-        .unwrap_or_else(|| format!("{}/", state.prefix()))
-}
-
-/// [`next_url`] for `GET /login/`, which also takes an absolute `next` on this server's
-/// own origin as its path: the UI's login button sends `window.location.href`.
-fn login_next(state: &AppState, query: Option<&str>, headers: &HeaderMap) -> String {
-    let origin = request_origin(state, headers);
-    QueryParameters::parse(query)
-        .get("next")
-        .and_then(|next| next.strip_prefix(&origin).map(str::to_owned))
-        .filter(|path| path.starts_with('/') && !path.starts_with("//"))
-        .unwrap_or_else(|| next_url(state, query))
+/// Where to go after logging in or out: the request's `next` when it stays on this
+/// server's origin under the prefix (a path, or an absolute URL of this origin, which
+/// the UI's login button sends), else the server's root.
+fn next_url(state: &AppState, query: Option<&str>, headers: &HeaderMap) -> String {
+    let next = QueryParameters::parse(query).get("next");
+    redirect_target(
+        &request_origin(state, headers),
+        state.prefix(),
+        next.as_deref(),
+    )
 }
 
 /// `GET /login/`: with OAuth, 307 to the provider; with the password login, a form
@@ -53,7 +52,7 @@ pub async fn form(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let next = login_next(&state, query.as_deref(), &headers);
+    let next = next_url(&state, query.as_deref(), &headers);
     match &state.authentication.login {
         LoginMethod::Password => Ok(password_form(&state, &next).into_response()),
         LoginMethod::OAuth(provider) => {
@@ -65,8 +64,9 @@ pub async fn form(
             let location = provider
                 .authorize_location(&callback_url(&state, provider, &headers), &oauth_state);
             let cookie = format!(
-                "{STATE_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={STATE_LIFETIME}",
-                state_cookie(&state, &oauth_state, &next)
+                "{STATE_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={STATE_LIFETIME}{}",
+                state_cookie(&state, &oauth_state, &next),
+                secure_attribute(&state, &headers),
             );
             Ok((
                 StatusCode::TEMPORARY_REDIRECT,
@@ -125,22 +125,40 @@ fn callback_url(state: &AppState, provider: &OAuthProvider, headers: &HeaderMap)
     )
 }
 
-/// `{scheme}://{host}` of a request, from its `Host` header; the scheme is `http`, or
-/// `X-Forwarded-Proto` when `behind_proxy` is set.
+/// `{scheme}://{host}` of a request, from its `Host` header and [`request_scheme`].
 pub(crate) fn request_origin(state: &AppState, headers: &HeaderMap) -> String {
-    let header_text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let host = header_text("host").unwrap_or("localhost");
-    let scheme = if state.service.settings().behind_proxy {
-        header_text("x-forwarded-proto").unwrap_or("http")
-    } else {
-        "http"
-    };
-    format!("{scheme}://{host}")
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("localhost");
+    format!("{}://{host}", request_scheme(state, headers))
+}
+
+/// The scheme a request came with: `http`, or `https` when `behind_proxy` is set and
+/// the first `X-Forwarded-Proto` says so.
+fn request_scheme(state: &AppState, headers: &HeaderMap) -> &'static str {
+    let forwarded_https = state.service.settings().behind_proxy
+        && headers
+            .get("x-forwarded-proto")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(',').next())
+            .is_some_and(|scheme| scheme.trim().eq_ignore_ascii_case("https"));
+    if forwarded_https { "https" } else { "http" }
+}
+
+/// `; Secure` when cookies must be: `cookie_secure` when set, else when the request
+/// came over https.
+fn secure_attribute(state: &AppState, headers: &HeaderMap) -> &'static str {
+    let secure = state
+        .authentication
+        .cookie_secure
+        .unwrap_or_else(|| request_scheme(state, headers) == "https");
+    if secure { "; Secure" } else { "" }
 }
 
 /// `GET /oauth_callback/?code&state`: checks the state against the cookie (401 when
-/// it differs), asks the provider who logged in, sets the login cookie and sends the
-/// browser on to `next`.
+/// it differs), asks the provider who logged in, applies the login settings (403 page,
+/// no cookie, for a user not allowed), sets the login cookie and answers 303 to `next`.
 pub async fn oauth_callback(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
@@ -159,30 +177,57 @@ pub async fn oauth_callback(
         .get("code")
         .ok_or_else(|| ApiError::bad_request("query parameter code is required"))?;
     let user = provider
-        .user_name(
+        .identify(
             &code,
             &callback_url(&state, provider, &headers),
             &oauth_state,
         )
         .await
         .map_err(|error| ApiError::new(StatusCode::BAD_GATEWAY, error.to_string()))?;
-    let set_cookie = login_cookie(&state, user)?;
-    let target = serde_json::to_string(&next).unwrap_or_else(|_| "\"/\"".to_owned());
+    let bindings = match state
+        .authentication
+        .login_policy
+        .decide(&user.name, &user.groups)
+    {
+        Ok(bindings) => bindings,
+        Err(refusal) => return Ok(refusal_page(&state, &refusal)),
+    };
+    let set_cookie = login_cookie(&state, &headers, user.name, bindings)?;
+    let location = redirect_target(
+        &request_origin(&state, &headers),
+        state.prefix(),
+        Some(&next),
+    );
     Ok((
-        [(header::SET_COOKIE, set_cookie)],
-        Html(format!(
-            "<!DOCTYPE html><html><head><script>window.location = {target};</script></head><body></body></html>"
-        )),
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, location),
+            (header::SET_COOKIE, set_cookie),
+        ],
     )
         .into_response())
 }
 
-/// The login cookie of a token for `user`: admin everywhere, one day, as the original.
-fn login_cookie(state: &AppState, user: String) -> ApiResult<String> {
-    let mut bindings = RoleBindings::new();
-    if let Ok(everything) = ArnPattern::parse("*/*") {
-        bindings.insert(everything, vec![Role::Admin]);
-    }
+/// The 403 page of a login the settings refuse.
+fn refusal_page(state: &AppState, refusal: &LoginRefusal) -> Response {
+    let page = format!(
+        r#"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>conda-store: access denied</title></head>
+<body><h1>Access denied</h1><p>{}</p><p><a href="{}">conda-store</a></p></body></html>
+"#,
+        html::escape(&refusal.to_string()),
+        html::escape(&format!("{}/", state.prefix())),
+    );
+    (StatusCode::FORBIDDEN, Html(page)).into_response()
+}
+
+/// The login cookie of a token for `user` with `bindings`, valid one day.
+fn login_cookie(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: String,
+    bindings: RoleBindings,
+) -> ApiResult<String> {
     let token = AuthenticationToken::new(Utc::now() + default_lifetime(), user, bindings);
     let text = state
         .authentication
@@ -191,15 +236,17 @@ fn login_cookie(state: &AppState, user: String) -> ApiResult<String> {
         .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?;
     Ok(cookie_header(
         state,
+        headers,
         &text,
         default_lifetime().num_seconds(),
     ))
 }
 
-/// The login form, posting to `/login/?next={next}`.
+/// The login form, posting to `/login/?next={next}`; `next` is already a checked
+/// path, and is encoded as a query value and then as a script string.
 fn password_form(state: &AppState, next: &str) -> Html<String> {
     let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
-    let action = format!("{}/login/?next={next}", state.prefix());
+    let action = html::script_string(&format!("{}/login/?next={next}", state.prefix()));
     Html(format!(
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>conda-store login</title></head>
@@ -215,7 +262,7 @@ fn password_form(state: &AppState, next: &str) -> Html<String> {
 document.getElementById("login").addEventListener("submit", async (event) => {{
   event.preventDefault();
   const form = new FormData(event.target);
-  const response = await fetch({action:?}, {{
+  const response = await fetch({action}, {{
     method: "POST",
     headers: {{"Content-Type": "application/json"}},
     body: JSON.stringify({{username: form.get("username"), password: form.get("password")}}),
@@ -231,10 +278,12 @@ document.getElementById("login").addEventListener("submit", async (event) => {{
 }
 
 /// `POST /login/` with `{"username","password"}`: sets the cookie and answers
-/// `{"status":"ok","data":{"redirect_url":...}}`; 403 on a wrong password.
+/// `{"status":"ok","data":{"redirect_url":...}}`; 403 on a wrong password or a user
+/// the login settings do not allow, 400 on a user name that cannot be a namespace.
 pub async fn submit(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     if !matches!(state.authentication.login, LoginMethod::Password) {
@@ -244,39 +293,56 @@ pub async fn submit(
         ));
     }
     let credentials: Credentials = json_body(&body)?;
-    let password = &state.authentication.password;
-    if credentials.username.is_empty()
-        || (!password.is_empty() && credentials.password != *password)
-    {
+    let authentication = &state.authentication;
+    let password_ok = authentication.password.is_empty()
+        || authentication.password_matches(&credentials.password);
+    if credentials.username.is_empty() || !password_ok {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "Invalid authentication credentials",
         ));
     }
-    let cookie = login_cookie(&state, credentials.username)?;
+    let bindings = authentication
+        .login_policy
+        .decide(&credentials.username, &[])
+        .map_err(|refusal| {
+            let status = match refusal {
+                LoginRefusal::InvalidUserName { .. } => StatusCode::BAD_REQUEST,
+                LoginRefusal::NotAllowed { .. } => StatusCode::FORBIDDEN,
+            };
+            ApiError::new(status, refusal.to_string())
+        })?;
+    let cookie = login_cookie(&state, &headers, credentials.username, bindings)?;
     let body = serde_json::json!({
         "status": "ok",
-        "data": {"redirect_url": next_url(&state, query.as_deref())},
+        "data": {"redirect_url": next_url(&state, query.as_deref(), &headers)},
     });
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
 /// `POST /logout/`: clears the cookie and answers 303 to `next`.
-pub async fn logout(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
-    let location = next_url(&state, query.as_deref());
+pub async fn logout(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let location = next_url(&state, query.as_deref(), &headers);
     (
         StatusCode::SEE_OTHER,
         [
             (header::LOCATION, location),
-            (header::SET_COOKIE, cookie_header(&state, "", 0)),
+            (header::SET_COOKIE, cookie_header(&state, &headers, "", 0)),
         ],
     )
         .into_response()
 }
 
-fn cookie_header(state: &AppState, value: &str, max_age: i64) -> String {
-    let mut cookie =
-        format!("{COOKIE_NAME}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}");
+/// The `Set-Cookie` value of the login cookie.
+fn cookie_header(state: &AppState, headers: &HeaderMap, value: &str, max_age: i64) -> String {
+    let mut cookie = format!(
+        "{COOKIE_NAME}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{}",
+        secure_attribute(state, headers)
+    );
     if let Some(domain) = &state.authentication.cookie_domain {
         cookie.push_str(&format!("; Domain={domain}"));
     }

@@ -63,6 +63,9 @@ pub(crate) struct TokenRequest {
 }
 
 /// `POST /api/v1/token/`: a token no broader and no longer-lived than the caller's.
+/// Requested role bindings beyond the caller's are a 400, as in the original; a token
+/// whose effective permissions (its bindings, the authenticated defaults and the role
+/// mappings of its primary namespace) exceed the caller's is a 403.
 pub async fn create_token(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -97,17 +100,54 @@ pub async fn create_token(
             "Requested expiration of token is greater than current permissions",
         ));
     }
-    let token = AuthenticationToken::new(
-        exp,
-        request.primary_namespace.unwrap_or(base.primary_namespace),
-        role_bindings,
-    );
+    let primary_namespace = request.primary_namespace.unwrap_or(base.primary_namespace);
+    if !conda_store_core::specification::is_valid_name(&primary_namespace) {
+        return Err(conda_store_service::ServiceError::InvalidName(primary_namespace).into());
+    }
+    let token = AuthenticationToken::new(exp, primary_namespace, role_bindings);
+    check_token_within_caller(&state, &caller, &token).await?;
     let text = state
         .authentication
         .signer
         .encode(&token)
         .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?;
     Ok(Envelope::ok(serde_json::json!({ "token": text })))
+}
+
+/// 403 unless what `token` would allow, computed as for any request presenting it
+/// ([`crate::auth::Authentication::token_bindings`]), is within what `caller` may do.
+async fn check_token_within_caller(
+    state: &AppState,
+    caller: &Caller,
+    token: &AuthenticationToken,
+) -> ApiResult<()> {
+    let effective = state
+        .authentication
+        .token_bindings(&state.service, token)
+        .await?;
+    let excess = effective.excess_over(&caller.bindings);
+    if excess.is_empty() {
+        return Ok(());
+    }
+    let details: Vec<String> = excess
+        .iter()
+        .map(|(arn, permissions)| {
+            let names: Vec<&str> = permissions
+                .iter()
+                .map(|permission| permission.as_str())
+                .collect();
+            format!("{arn}: {}", names.join(", "))
+        })
+        .collect();
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        format!(
+            "the requested token would allow more than you may do (its role bindings, the \
+             authenticated defaults and the role mappings of primary namespace {:?}): {}",
+            token.primary_namespace,
+            details.join("; ")
+        ),
+    ))
 }
 
 /// `GET /metrics`: disk and build figures in the Prometheus text format, with the
