@@ -46,12 +46,34 @@ pub enum LoginRefusal {
     },
 }
 
+/// What stands for the name of the user logging in, in the ARN patterns of the login
+/// settings: `{username}/*: admin` makes every user the admin of their own namespace.
+pub const USER_PLACEHOLDER: &str = "{username}";
+
+/// Role bindings whose patterns may name the user logging in as [`USER_PLACEHOLDER`],
+/// checked when the settings are read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct BindingsTemplate(Vec<(String, Vec<Role>)>);
+
+impl BindingsTemplate {
+    /// The bindings of `user`, the placeholder filled with the name. A valid user name
+    /// only holds characters a pattern allows, so a pattern checked with a sample name
+    /// parses with every user's.
+    fn fill(&self, user: &str) -> impl Iterator<Item = (ArnPattern, &[Role])> {
+        self.0.iter().filter_map(move |(pattern, roles)| {
+            ArnPattern::parse(&pattern.replace(USER_PLACEHOLDER, user))
+                .ok()
+                .map(|arn| (arn, roles.as_slice()))
+        })
+    }
+}
+
 /// The configured login rules, read once from the settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginPolicy {
-    role_bindings: RoleBindings,
-    user_role_bindings: BTreeMap<String, RoleBindings>,
-    group_role_bindings: BTreeMap<String, RoleBindings>,
+    role_bindings: BindingsTemplate,
+    user_role_bindings: BTreeMap<String, BindingsTemplate>,
+    group_role_bindings: BTreeMap<String, BindingsTemplate>,
     allowed_users: BTreeSet<String>,
     allowed_groups: BTreeSet<String>,
 }
@@ -65,13 +87,13 @@ impl LoginPolicy {
             table
                 .iter()
                 .map(|(key, bindings)| {
-                    bindings_setting(&format!("{name}.{key}"), bindings)
+                    template_setting(&format!("{name}.{key}"), bindings)
                         .map(|bindings| (key.clone(), bindings))
                 })
                 .collect::<Result<BTreeMap<_, _>, _>>()
         };
         Ok(Self {
-            role_bindings: bindings_setting("login_role_bindings", &settings.login_role_bindings)?,
+            role_bindings: template_setting("login_role_bindings", &settings.login_role_bindings)?,
             user_role_bindings: nested(
                 "login_user_role_bindings",
                 &settings.login_user_role_bindings,
@@ -119,7 +141,7 @@ impl LoginPolicy {
             .chain(group_bindings)
             .chain(self.user_role_bindings.get(user))
         {
-            for (arn, roles) in extra.iter() {
+            for (arn, roles) in extra.fill(user) {
                 for role in roles {
                     bindings.grant(arn.clone(), *role);
                 }
@@ -139,6 +161,29 @@ impl LoginPolicy {
                 .iter()
                 .any(|group| self.allowed_groups.contains(group))
     }
+}
+
+/// A login bindings setting whose patterns may hold [`USER_PLACEHOLDER`], refused
+/// with the setting's name when a pattern (filled with a sample name) or a role is
+/// invalid.
+fn template_setting(
+    setting: &str,
+    value: &BTreeMap<String, Vec<String>>,
+) -> Result<BindingsTemplate, BindingsSettingError> {
+    let sample: BTreeMap<String, Vec<String>> = value
+        .iter()
+        .map(|(pattern, roles)| (pattern.replace(USER_PLACEHOLDER, "user"), roles.clone()))
+        .collect();
+    bindings_setting(setting, &sample)?;
+    let mut template = Vec::new();
+    for (pattern, roles) in value {
+        let roles = roles
+            .iter()
+            .filter_map(|role| role.parse::<Role>().ok())
+            .collect();
+        template.push((pattern.clone(), roles));
+    }
+    Ok(BindingsTemplate(template))
 }
 
 /// A role-bindings setting (ARN pattern → role names) as bindings, refused with the
@@ -231,5 +276,36 @@ mod tests {
         };
         let error = LoginPolicy::from_settings(&settings).unwrap_err();
         assert!(error.to_string().contains("login_user_role_bindings.alice"));
+    }
+
+    #[test]
+    fn the_user_placeholder_names_the_user_logging_in() {
+        let policy = policy(|settings| {
+            settings.login_role_bindings = BTreeMap::from([
+                ("{username}/*".to_owned(), vec!["admin".to_owned()]),
+                ("shared/*".to_owned(), vec!["viewer".to_owned()]),
+            ]);
+        });
+        let text = |user: &str| {
+            policy
+                .decide(user, &[])
+                .map(|bindings| serde_json::to_string(&bindings).unwrap_or_default())
+        };
+        assert_eq!(
+            text("alice"),
+            Ok(r#"{"shared/*":["viewer"],"alice/*":["admin"]}"#.to_owned())
+        );
+        assert_eq!(
+            text("bob"),
+            Ok(r#"{"shared/*":["viewer"],"bob/*":["admin"]}"#.to_owned())
+        );
+        let invalid = Settings {
+            login_role_bindings: BTreeMap::from([(
+                "{username}".to_owned(),
+                vec!["admin".to_owned()],
+            )]),
+            ..Settings::default()
+        };
+        assert!(LoginPolicy::from_settings(&invalid).is_err());
     }
 }

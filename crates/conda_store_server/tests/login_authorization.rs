@@ -497,6 +497,34 @@ async fn password_logins_get_exactly_the_configured_bindings() {
     );
 }
 
+/// `{username}` in a login binding names the user logging in: each user administers
+/// their own namespace and nobody else's.
+#[tokio::test]
+async fn each_user_can_own_their_namespace() {
+    let settings = Settings {
+        login_role_bindings: bindings("{username}/*", &["admin"]),
+        ..test_settings("/")
+    };
+    let server = TestServer::start(TestDatabase::create(Backend::Sqlite).await, settings).await;
+    let (status, cookie, body) = password_login(&server, "alice").await;
+    assert_eq!(status, 200, "{body}");
+    let cookie = cookie.unwrap();
+    assert_eq!(roles(&server, &cookie).await["alice/*"], json!(["admin"]));
+    for (namespace, expected) in [("alice", 200), ("bob", 403)] {
+        let response = client()
+            .post(server.url("/api/v1/specification/"))
+            .header("cookie", &cookie)
+            .json(&json!({
+                "namespace": namespace,
+                "specification": "name: env\ndependencies: [hello]\n",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected, "{namespace}");
+    }
+}
+
 /// Hole 5 through OAuth: whatever `next` the login started with, the callback answers
 /// 303 (no page, no script) to a path on this origin under the prefix.
 #[tokio::test]
