@@ -20,7 +20,7 @@ pub use error::BuildError;
 pub use lock::Lock;
 pub use pack::conda_pack;
 pub use permissions::Permissions;
-pub use pip::{PypiPackage, Uv, python_executable};
+pub use pip::{PipInput, PypiPackage, Uv, python_executable};
 
 use conda_store_core::specification::parse_match_spec;
 use rattler::install::Installer;

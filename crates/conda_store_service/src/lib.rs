@@ -14,6 +14,7 @@ mod namespaces;
 mod periodic;
 mod query;
 mod runtime_settings;
+pub mod url_check;
 pub mod views;
 
 pub use build::{BuildContext, InstalledPackage};
@@ -132,6 +133,7 @@ impl Service {
             }
             lockfile => lockfile,
         };
+        Self::check_fetched_urls(&specification, &settings).await?;
         self.check_free_space()?;
         let transaction = conda_store_db::begin_write(&self.database).await?;
         let namespace_id = ensure_namespace(&transaction, namespace_name).await?;
@@ -161,6 +163,21 @@ impl Service {
             build_id,
             environment_id,
         })
+    }
+}
+
+impl Service {
+    /// Refuses a specification that would make the server fetch a URL the URL policy of
+    /// `settings` refuses (schemes, `conda_allowed_channels`, private addresses).
+    pub async fn check_fetched_urls(
+        specification: &Specification,
+        settings: &conda_store_core::settings::Settings,
+    ) -> Result<(), ServiceError> {
+        let policy = conda_store_core::url_policy::UrlPolicy::from_settings(settings);
+        let urls = specification.fetched_urls(&settings.conda_channel_alias);
+        url_check::check_user_urls(&policy, &urls)
+            .await
+            .map_err(|refusal| ServiceError::Invalid(refusal.to_string()))
     }
 }
 
