@@ -149,7 +149,7 @@ impl Uv {
             python_version.as_ref(),
             "--no-header".as_ref(),
         ];
-        arguments.extend(input.arguments.iter().map(AsRef::as_ref));
+        arguments.extend(input.arguments.iter().map(std::ffi::OsStr::new));
         self.run(&arguments, scratch.path()).await?;
         let text = tokio::fs::read_to_string(&output)
             .await
@@ -201,7 +201,7 @@ impl Uv {
             .current_dir(scratch)
             .env("HOME", scratch)
             .env("TMPDIR", scratch)
-            .env("UV_CACHE_DIR", &self.cache_directory)
+            .env("UV_CACHE_DIR", self.cache_for(scratch))
             .env("UV_PYTHON_DOWNLOADS", "never")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -228,6 +228,19 @@ impl Uv {
         Err(BuildError::Pip {
             reason: error_lines(&stderr, self.allow_source_distributions),
         })
+    }
+}
+
+impl Uv {
+    /// uv's cache: the shared one when only wheels are installed; a fresh one in the
+    /// scratch directory when source distributions may be built, so a build backend
+    /// runs outside the data directory and cannot alter what other builds install.
+    fn cache_for(&self, scratch: &Path) -> PathBuf {
+        if self.allow_source_distributions {
+            scratch.join("uv-cache")
+        } else {
+            self.cache_directory.clone()
+        }
     }
 }
 

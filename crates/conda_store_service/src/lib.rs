@@ -56,6 +56,7 @@ pub struct Service {
     storage: Arc<dyn Storage>,
     store_directory: PathBuf,
     jobs_announced: Arc<tokio::sync::Notify>,
+    remote_solves: Arc<tokio::sync::Semaphore>,
 }
 
 /// What registering a specification created.
@@ -75,13 +76,23 @@ impl Service {
         storage: Arc<dyn Storage>,
         store_directory: PathBuf,
     ) -> Self {
+        let remote_solves = Arc::new(tokio::sync::Semaphore::new(
+            settings.remote_solve_concurrency,
+        ));
         Self {
             database,
             settings,
             storage,
             store_directory,
             jobs_announced: Arc::default(),
+            remote_solves,
         }
+    }
+
+    /// A place among the `remote_solve_concurrency` remote solves that may run at once,
+    /// held until the permit is dropped; `None` when all are taken.
+    pub fn try_begin_remote_solve(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.remote_solves.clone().try_acquire_owned().ok()
     }
 
     /// Woken whenever this service queued a job, so in-process workers start it at
