@@ -48,7 +48,9 @@ mod tests {
             ("a\u{2029}b", "U+2029"),
             ("a\u{7f}b", "U+007F"),
         ] {
-            let error = check_field_text("field `name`", text).err().unwrap_or_default();
+            let error = check_field_text("field `name`", text)
+                .err()
+                .unwrap_or_default();
             assert!(error.contains(code), "{error}");
             assert!(error.contains("position 1"), "{error}");
             assert!(error.starts_with("field `name`"), "{error}");

@@ -144,15 +144,16 @@ pub fn parse_pip_entry(text: &str) -> Result<PipEntry, String> {
 /// distribution name, an http(s) URL without spaces or control characters, a hex hash.
 pub fn check_pinned_package(name: &str, url: &str, sha256: Option<&str>) -> Result<(), String> {
     let valid_name = name.starts_with(|character: char| character.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|character| character.is_ascii_alphanumeric() || matches!(character, '.' | '-' | '_'));
+        && name.chars().all(|character| {
+            character.is_ascii_alphanumeric() || matches!(character, '.' | '-' | '_')
+        });
     if !valid_name {
         return Err(format!(
             "pinned pip package {name:?} is not a valid distribution name"
         ));
     }
-    let valid_url = !url.contains(|character: char| character.is_whitespace() || character.is_control())
+    let valid_url = !url
+        .contains(|character: char| character.is_whitespace() || character.is_control())
         && url::Url::parse(url).is_ok_and(|parsed| {
             matches!(parsed.scheme(), "https" | "http") && parsed.host_str().is_some()
         });
@@ -162,7 +163,9 @@ pub fn check_pinned_package(name: &str, url: &str, sha256: Option<&str>) -> Resu
         ));
     }
     if sha256.is_some_and(|hash| !hash.chars().all(|character| character.is_ascii_hexdigit())) {
-        return Err(format!("pinned pip package {name}: its sha256 is not hexadecimal"));
+        return Err(format!(
+            "pinned pip package {name}: its sha256 is not hexadecimal"
+        ));
     }
     Ok(())
 }
@@ -309,7 +312,11 @@ mod tests {
             "--trusted-host pypi.example:8080",
             "--pre",
         ] {
-            assert!(parse_pip_entry(good).is_ok(), "{good}: {:?}", parse_pip_entry(good));
+            assert!(
+                parse_pip_entry(good).is_ok(),
+                "{good}: {:?}",
+                parse_pip_entry(good)
+            );
         }
     }
 
@@ -321,7 +328,10 @@ mod tests {
         };
         assert_eq!(
             option.arguments(),
-            vec!["--index-url".to_owned(), "https://x.example/simple".to_owned()]
+            vec![
+                "--index-url".to_owned(),
+                "https://x.example/simple".to_owned()
+            ]
         );
         assert_eq!(option.url(), Some("https://x.example/simple"));
     }

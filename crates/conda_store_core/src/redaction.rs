@@ -45,7 +45,20 @@ pub fn might_hold_credentials(text: &str) -> bool {
 fn ends_authority(character: char) -> bool {
     matches!(
         character,
-        '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`' | ',' | ';' | '(' | ')' | '[' | ']' | '{'
+        '/' | '?'
+            | '#'
+            | '"'
+            | '\''
+            | '<'
+            | '>'
+            | '`'
+            | ','
+            | ';'
+            | '('
+            | ')'
+            | '['
+            | ']'
+            | '{'
             | '}'
     ) || character.is_whitespace()
         || character.is_control()

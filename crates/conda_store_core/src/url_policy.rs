@@ -94,13 +94,12 @@ impl UrlPolicy {
     /// The policy that `settings` describe.
     pub fn from_settings(settings: &Settings) -> Self {
         let alias = settings.conda_channel_alias.clone();
-        let normalize =
-            |channels: &[String]| -> Vec<String> {
-                channels
-                    .iter()
-                    .map(|channel| normalize_channel(channel, &alias))
-                    .collect()
-            };
+        let normalize = |channels: &[String]| -> Vec<String> {
+            channels
+                .iter()
+                .map(|channel| normalize_channel(channel, &alias))
+                .collect()
+        };
         let allowed = normalize(&settings.conda_allowed_channels);
         let mut trusted = allowed.clone();
         trusted.extend(normalize(&settings.conda_default_channels));
@@ -330,38 +329,66 @@ mod tests {
     #[test]
     fn schemes_allow_list_and_trusted_channels() {
         let open = policy(false, &[]);
-        assert_eq!(open.check(UrlKind::Channel, "http://127.0.0.1:1/c"), Ok(None));
+        assert_eq!(
+            open.check(UrlKind::Channel, "http://127.0.0.1:1/c"),
+            Ok(None)
+        );
         assert_eq!(open.check(UrlKind::Channel, "file:///tmp/c"), Ok(None));
         assert!(open.check(UrlKind::Channel, "s3://bucket/c").is_err());
-        assert!(open.check(UrlKind::PipDirect, "http://x.example/a.whl").is_err());
+        assert!(
+            open.check(UrlKind::PipDirect, "http://x.example/a.whl")
+                .is_err()
+        );
         assert!(open.check(UrlKind::PipIndex, "file:///srv").is_err());
 
         let hardened = policy(true, &[]);
         assert!(hardened.check(UrlKind::Channel, "file:///tmp/c").is_err());
-        assert_eq!(hardened.check(UrlKind::Channel, "file:///srv/channel"), Ok(None));
+        assert_eq!(
+            hardened.check(UrlKind::Channel, "file:///srv/channel"),
+            Ok(None)
+        );
         assert!(matches!(
             hardened.check(UrlKind::Channel, "http://127.0.0.1:1/c"),
             Err(UrlRefusal::PrivateAddress { .. })
         ));
-        assert!(hardened.check(UrlKind::PipIndex, "http://[::ffff:7f00:1]/").is_err());
-        assert!(hardened.check(UrlKind::PipIndex, "http://localhost:80/").is_err());
+        assert!(
+            hardened
+                .check(UrlKind::PipIndex, "http://[::ffff:7f00:1]/")
+                .is_err()
+        );
+        assert!(
+            hardened
+                .check(UrlKind::PipIndex, "http://localhost:80/")
+                .is_err()
+        );
         assert!(matches!(
             hardened.check(UrlKind::Channel, "https://conda.example/c"),
             Ok(Some(HostToResolve { port: 443, .. }))
         ));
         assert!(
             hardened
-                .check_addresses("https://conda.example/c", &["10.0.0.1".parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))])
+                .check_addresses(
+                    "https://conda.example/c",
+                    &["10.0.0.1"
+                        .parse()
+                        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))]
+                )
                 .is_err()
         );
 
         let listed = policy(false, &["https://allowed.example/c"]);
         assert_eq!(
-            listed.check(UrlKind::CondaPackage, "https://allowed.example/c/linux-64/a.conda"),
+            listed.check(
+                UrlKind::CondaPackage,
+                "https://allowed.example/c/linux-64/a.conda"
+            ),
             Ok(None)
         );
         assert!(matches!(
-            listed.check(UrlKind::CondaPackage, "https://allowed.example/cx/linux-64/a.conda"),
+            listed.check(
+                UrlKind::CondaPackage,
+                "https://allowed.example/cx/linux-64/a.conda"
+            ),
             Err(UrlRefusal::NotAllowed { .. })
         ));
         assert!(matches!(

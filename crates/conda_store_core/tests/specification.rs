@@ -337,11 +337,7 @@ variables:
 
 #[test]
 fn pip_options_need_a_separator() {
-    for bad in [
-        "--index-url",
-        "--index-urlhttps://x",
-        "--find-links=/x",
-    ] {
+    for bad in ["--index-url", "--index-urlhttps://x", "--find-links=/x"] {
         let text = format!("name: x\ndependencies:\n  - pip:\n    - {bad:?}\n");
         let message = error_of(&text).to_string();
         assert!(
@@ -350,7 +346,8 @@ fn pip_options_need_a_separator() {
         );
     }
     // Python's regex accepts an empty value; an option needs exactly one argument here.
-    let message = error_of("name: x\ndependencies:\n  - pip:\n    - \"--trusted-host=\"\n").to_string();
+    let message =
+        error_of("name: x\ndependencies:\n  - pip:\n    - \"--trusted-host=\"\n").to_string();
     assert!(message.starts_with("Invalid pip option"), "{message}");
 }
 

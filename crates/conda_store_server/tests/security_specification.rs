@@ -70,7 +70,10 @@ fn assert_refused(outcome: &(u16, Value), expected: &str, what: &str) {
     let message = body["message"].as_str().unwrap_or_default();
     assert!(message.contains(expected), "{what}: {message}");
     for secret in [SECRET, "PATH=", "HOME="] {
-        assert!(!message.contains(secret), "{what} echoes {secret}: {message}");
+        assert!(
+            !message.contains(secret),
+            "{what} echoes {secret}: {message}"
+        );
     }
 }
 
@@ -251,7 +254,10 @@ async fn pip_entries_that_reach_the_server_disk_are_refused_and_requirements_bui
             ("--find-links /srv/wheels", "Invalid URL"),
             ("--index-url file:///srv/index", "only http:// and https://"),
             ("--index-url", "Invalid pip option"),
-            ("--index-url https://a.example https://b.example", "Invalid pip option"),
+            (
+                "--index-url https://a.example https://b.example",
+                "Invalid pip option",
+            ),
             ("--pre yes", "Invalid pip option"),
             ("--no-index", "Invalid pip option"),
         ] {
@@ -402,7 +408,10 @@ async fn source_distribution_build(allow: bool) {
             for prefix in ["CONDA_STORE", "CARGO", "NEXTEST", "RUST"] {
                 assert!(!name.starts_with(prefix), "the backend saw {name}");
             }
-            assert!(!value.as_str().unwrap_or_default().contains(SECRET), "{name}");
+            assert!(
+                !value.as_str().unwrap_or_default().contains(SECRET),
+                "{name}"
+            );
         }
         let cwd = record["cwd"].as_str().expect("cwd");
         let root = std::fs::canonicalize(&server.root).expect("root");
@@ -490,8 +499,14 @@ async fn the_remote_solve_needs_solve_permission_and_hides_port_states() {
         let (open_status, open_message) = answer(open).await;
         let (closed_status, closed_message) = answer(closed).await;
         assert_eq!(open_status, 400, "{open_message}");
-        assert_eq!((open_status, &open_message), (closed_status, &closed_message));
-        assert!(open_message.contains("http://127.0.0.1:PORT/channel"), "{open_message}");
+        assert_eq!(
+            (open_status, &open_message),
+            (closed_status, &closed_message)
+        );
+        assert!(
+            open_message.contains("http://127.0.0.1:PORT/channel"),
+            "{open_message}"
+        );
     }
 }
 
@@ -707,7 +722,9 @@ async fn channel_credentials_are_redacted_everywhere_they_are_written() {
         let mirror =
             SlowChannelServer::start(server.channel.directory.clone(), Duration::ZERO).await;
         let password = "s3cret-pw";
-        let with_credentials = mirror.url.replace("http://", &format!("http://alice:{password}@"));
+        let with_credentials = mirror
+            .url
+            .replace("http://", &format!("http://alice:{password}@"));
         let (status, body) = submit(
             &server,
             &json!({"name": "private-mirror", "channels": [with_credentials], "dependencies": ["hello"]}),
@@ -744,7 +761,11 @@ async fn channel_credentials_are_redacted_everywhere_they_are_written() {
         for text in &written {
             assert!(!text.contains(password), "{text}");
         }
-        assert!(written[2].contains("http://***@127.0.0.1"), "{}", written[2]);
+        assert!(
+            written[2].contains("http://***@127.0.0.1"),
+            "{}",
+            written[2]
+        );
         // The stored row keeps what the worker needs to fetch again.
         let row = build::Entity::find_by_id(i32::try_from(completed).unwrap())
             .one(server.service.database())

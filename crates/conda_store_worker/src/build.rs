@@ -6,7 +6,7 @@
 
 use crate::channel_index::package_build;
 use conda_store_build::{
-    Engine, Lock, PipInput, Permissions, PypiPackage, SolveRequest, Uv, python_executable,
+    Engine, Lock, Permissions, PipInput, PypiPackage, SolveRequest, Uv, python_executable,
 };
 use conda_store_core::domain::{BuildArtifactType, BuildStatus};
 use conda_store_core::lockfile_specification::{LockfileSpecification, Specification};
@@ -32,7 +32,10 @@ pub async fn run(service: &Service, engine: &Engine, build_id: i32) {
     let context = match service.build_context(build_id).await {
         Ok(context) => context,
         Err(error) => {
-            tracing::error!("build {build_id}: {}", redact_credentials(&error.to_string()));
+            tracing::error!(
+                "build {build_id}: {}",
+                redact_credentials(&error.to_string())
+            );
             return;
         }
     };
