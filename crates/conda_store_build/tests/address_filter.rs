@@ -36,11 +36,7 @@ async fn the_fetch_itself_refuses_names_that_resolve_to_private_addresses() {
     let filter = AddressFilter::from_policy(&hardened);
     assert!(filter.is_some());
     let engine = Engine::with_address_filter(&directory.path().join("filtered"), filter);
-    let error = engine
-        .lock(&request(&by_name))
-        .await
-        .err()
-        .expect("refused");
+    let error = engine.lock(&request(&by_name)).await.expect_err("refused");
     assert!(error.to_string().contains("localhost"), "{error}");
     assert_eq!(mirror.downloads("/linux-64/repodata.json"), 0);
 
