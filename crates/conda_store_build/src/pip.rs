@@ -244,7 +244,7 @@ impl Uv {
     }
 }
 
-/// The error lines of uv's output (its `error:`, `×`, `╰─▶`, `Caused by:` and `hint:`
+/// The error lines of uv's output (its `error:`, `cause:`, `×`, `╰─▶`, `Caused by:` and `hint:`
 /// lines, at most [`ERROR_LINES`] of at most [`ERROR_LINE_LENGTH`] characters),
 /// credentials redacted: never the output of a build backend or the text of a file.
 fn error_lines(stderr: &str, allow_source_distributions: bool) -> String {
@@ -252,9 +252,18 @@ fn error_lines(stderr: &str, allow_source_distributions: bool) -> String {
         .lines()
         .map(str::trim)
         .filter(|line| {
-            ["error", "×", "╰─▶", "├─▶", "Caused by", "hint", "help"]
-                .iter()
-                .any(|start| line.starts_with(start))
+            [
+                "error",
+                "cause",
+                "×",
+                "╰─▶",
+                "├─▶",
+                "Caused by",
+                "hint",
+                "help",
+            ]
+            .iter()
+            .any(|start| line.starts_with(start))
         })
         .take(ERROR_LINES)
         .map(|line| line.chars().take(ERROR_LINE_LENGTH).collect())
@@ -431,6 +440,48 @@ sdist = { url = "http://127.0.0.1:1/only-source-2.0.tar.gz", hashes = { sha256 =
         let text = "[[packages]]\nname = \"local\"\ndirectory = { path = \".\" }\n";
         let error = parse_pylock(text).err().map(|error| error.to_string());
         assert!(error.is_some_and(|message| message.contains("pip package local")));
+    }
+
+    #[test]
+    fn only_uv_error_lines_reach_the_failure_message() {
+        let stderr = "error: Failed to build `probe @ https://u:pw@index.example/probe.zip`\n  Caused by: The build backend returned an error\n[stderr]\nSECRET=from-the-environment\nroot:x:0:0:root:/root:/bin/bash\n  cause: Because probe was not found\nhint: This usually indicates a problem with the package\n";
+        let message = error_lines(stderr, true);
+        assert!(message.contains("Failed to build"), "{message}");
+        assert!(message.contains("cause: Because probe"), "{message}");
+        assert!(!message.contains("SECRET"), "{message}");
+        assert!(!message.contains("root:x:0:0"), "{message}");
+        assert!(!message.contains(":pw@"), "{message}");
+        assert_eq!(error_lines("", false), "uv failed without an error message");
+        let refused = error_lines(
+            "hint: building from source is disabled (i.e., with `--no-build`)",
+            false,
+        );
+        assert!(
+            refused.contains("pip_allow_source_distributions"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn stored_entries_are_checked_again_and_options_become_flags() {
+        let entries = [
+            "--index-url https://pypi.example/simple".to_owned(),
+            "--pre".to_owned(),
+            "hello-pip<2".to_owned(),
+        ];
+        let input = PipInput::from_entries(&entries).unwrap_or_default();
+        assert_eq!(input.requirements, ["hello-pip<2"]);
+        assert_eq!(
+            input.arguments,
+            ["--index-url", "https://pypi.example/simple", "--pre"]
+        );
+        for bad in [
+            "hello-pip\r-r /proc/self/environ",
+            "-e .",
+            "x @ file:///etc",
+        ] {
+            assert!(PipInput::from_entries(&[bad.to_owned()]).is_err(), "{bad}");
+        }
     }
 
     #[test]
