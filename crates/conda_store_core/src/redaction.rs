@@ -13,14 +13,24 @@ pub const REDACTED: &str = "***";
 
 /// `text` with the credentials of every URL in it replaced by [`REDACTED`].
 pub fn redact_credentials(text: &str) -> String {
-    redact_channel_tokens(&redact_user_information(text))
+    let mut redacted = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("://") {
+        let (before, after) = rest.split_at(start + 3);
+        redacted.push_str(before);
+        let end = after.find(ends_url).unwrap_or(after.len());
+        redacted.push_str(&redact_url_remainder(&after[..end]));
+        rest = &after[end..];
+    }
+    redacted.push_str(rest);
+    redacted
 }
 
 /// Redacts every string of a JSON value in place (keys included).
 pub fn redact_json(value: &mut Value) {
     match value {
         Value::String(text) => {
-            if might_hold_credentials(text) {
+            if text.contains("://") {
                 *text = redact_credentials(text);
             }
         }
@@ -36,58 +46,32 @@ pub fn redact_json(value: &mut Value) {
     }
 }
 
-/// Whether `text` may contain a credential that [`redact_credentials`] would hide.
-pub fn might_hold_credentials(text: &str) -> bool {
-    text.contains('@') || text.contains("/t/")
-}
-
-/// Where the authority of a URL ends.
-fn ends_authority(character: char) -> bool {
+/// Where a URL written in running text ends.
+fn ends_url(character: char) -> bool {
     matches!(
         character,
-        '/' | '?'
-            | '#'
-            | '"'
-            | '\''
-            | '<'
-            | '>'
-            | '`'
-            | ','
-            | ';'
-            | '('
-            | ')'
-            | '['
-            | ']'
-            | '{'
-            | '}'
+        '"' | '\'' | '<' | '>' | '`' | ',' | ';' | '(' | ')' | '{' | '}'
     ) || character.is_whitespace()
         || character.is_control()
 }
 
-fn redact_user_information(text: &str) -> String {
-    let mut redacted = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("://") {
-        let (before, after) = rest.split_at(start + 3);
-        redacted.push_str(before);
-        let end = after.find(ends_authority).unwrap_or(after.len());
-        let authority = &after[..end];
-        match authority.rfind('@') {
-            Some(at) if at > 0 => {
-                redacted.push_str(REDACTED);
-                redacted.push_str(&authority[at..]);
-            }
-            _ => redacted.push_str(authority),
-        }
-        rest = &after[end..];
-    }
-    redacted.push_str(rest);
+/// The part of a URL after `scheme://`, with its user information and any conda
+/// token (`/t/<token>/`) replaced.
+fn redact_url_remainder(remainder: &str) -> String {
+    let authority_end = remainder.find(['/', '?', '#']).unwrap_or(remainder.len());
+    let (authority, path) = remainder.split_at(authority_end);
+    let mut redacted = match authority.rfind('@') {
+        Some(at) if at > 0 => format!("{REDACTED}{}", &authority[at..]),
+        _ => authority.to_owned(),
+    };
+    redacted.push_str(&redact_channel_token(path));
     redacted
 }
 
-fn redact_channel_tokens(text: &str) -> String {
-    let mut redacted = String::with_capacity(text.len());
-    let mut rest = text;
+/// A path with the token of `/t/<token>/` replaced.
+fn redact_channel_token(path: &str) -> String {
+    let mut redacted = String::with_capacity(path.len());
+    let mut rest = path;
     while let Some(start) = rest.find("/t/") {
         let (before, after) = rest.split_at(start + 3);
         redacted.push_str(before);
@@ -97,7 +81,7 @@ fn redact_channel_tokens(text: &str) -> String {
             })
             .unwrap_or(after.len());
         let token = &after[..end];
-        if !token.is_empty() && after[end..].starts_with('/') && token != REDACTED {
+        if !token.is_empty() && after[end..].starts_with('/') {
             redacted.push_str(REDACTED);
         } else {
             redacted.push_str(token);
@@ -131,6 +115,14 @@ mod tests {
             "name @ https://example.org/pkg.whl user@example.org"
         );
         assert_eq!(redact_credentials("file:///tmp/a@b/c"), "file:///tmp/a@b/c");
+        assert_eq!(
+            redact_credentials("installing into /srv/t/team/envs/x"),
+            "installing into /srv/t/team/envs/x"
+        );
+        assert_eq!(
+            redact_credentials("\"https://h/t/tk-1/c\", https://v:w@h/x"),
+            "\"https://h/t/***/c\", https://***@h/x"
+        );
     }
 
     #[test]
