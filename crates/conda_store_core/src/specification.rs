@@ -710,7 +710,10 @@ fn validate_channels(
         Ok(())
     } else {
         Err(SpecificationError::ChannelsNotAllowed {
-            channels: refused.into_iter().collect(),
+            channels: refused
+                .iter()
+                .map(|channel| crate::redaction::redact_credentials(channel))
+                .collect(),
         })
     }
 }
