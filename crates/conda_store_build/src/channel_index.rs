@@ -120,10 +120,21 @@ fn subdir_url(channel_url: &str, subdir: &str) -> Result<url::Url, BuildError> {
 /// An HTTP client with bounded connect and read time-outs. The channel index makes one
 /// per fetch: a pooled connection must not outlive the runtime that opened it.
 pub(crate) fn http_client() -> Result<reqwest_middleware::ClientWithMiddleware, String> {
-    let client = rattler_reqwest::Client::builder()
+    http_client_with(None)
+}
+
+/// [`http_client`], resolving host names through `filter` when given.
+pub(crate) fn http_client_with(
+    filter: Option<crate::AddressFilter>,
+) -> Result<reqwest_middleware::ClientWithMiddleware, String> {
+    let mut builder = rattler_reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)
-        .user_agent(concat!("conda-store-rs/", env!("CARGO_PKG_VERSION")))
+        .user_agent(concat!("conda-store-rs/", env!("CARGO_PKG_VERSION")));
+    if let Some(filter) = filter {
+        builder = builder.dns_resolver(filter);
+    }
+    let client = builder
         .build()
         .map_err(|error| format!("cannot create an HTTP client: {error}"))?;
     Ok(reqwest_middleware::ClientBuilder::new(client).build())

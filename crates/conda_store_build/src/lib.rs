@@ -8,6 +8,7 @@
 //! builds needing the same package wait for one download) and hardlinks it into
 //! prefixes.
 
+mod address_filter;
 mod channel_index;
 mod error;
 mod lock;
@@ -15,12 +16,13 @@ mod pack;
 mod permissions;
 mod pip;
 
+pub use address_filter::AddressFilter;
 pub use channel_index::ChannelRepodata;
 pub use error::BuildError;
 pub use lock::Lock;
 pub use pack::conda_pack;
 pub use permissions::Permissions;
-pub use pip::{PypiPackage, Uv, python_executable};
+pub use pip::{PipInput, PypiPackage, Uv, python_executable};
 
 use conda_store_core::specification::parse_match_spec;
 use rattler::install::Installer;
@@ -67,11 +69,17 @@ impl Engine {
     /// connect or stops sending (bounded time-outs), so a build against an unreachable
     /// channel fails with the channel's URL instead of hanging.
     pub fn new(cache_directory: &Path) -> Self {
+        Self::with_address_filter(cache_directory, None)
+    }
+
+    /// [`Self::new`], its HTTP client resolving host names through `filter` (see
+    /// [`AddressFilter`]: `refuse_private_addresses` at fetch time).
+    pub fn with_address_filter(cache_directory: &Path, filter: Option<AddressFilter>) -> Self {
         let package_cache = PackageCache::new(cache_directory.join("pkgs"));
         let mut builder = Gateway::builder()
             .with_cache_dir(cache_directory.join("repodata"))
             .with_package_cache(package_cache.clone());
-        let download_client = channel_index::http_client().ok();
+        let download_client = channel_index::http_client_with(filter).ok();
         if let Some(client) = &download_client {
             builder = builder.with_client(client.clone());
         }

@@ -198,7 +198,13 @@ fn application(settings: &Settings, database: DatabaseConnection) -> (Service, A
         Arc::new(LocalStorage::new(data.join("storage"))),
         store,
     );
-    (service, Arc::new(Engine::new(&data.join("cache"))))
+    let filter = conda_store_build::AddressFilter::from_policy(
+        &conda_store_core::url_policy::UrlPolicy::from_settings(settings),
+    );
+    (
+        service,
+        Arc::new(Engine::with_address_filter(&data.join("cache"), filter)),
+    )
 }
 
 fn concurrency(settings: &Settings, flag: Option<usize>) -> usize {

@@ -3,9 +3,12 @@
 //! packages are installed exactly as locked, without solving.
 
 use crate::canonical::datastructure_hash;
+use crate::field_text::check_field_text;
+use crate::pip_entry::{PipEntry, check_pinned_package, parse_pip_entry};
 use crate::specification::{
-    CondaSpecification, EMPTY_NAME_MESSAGE, SpecificationError, is_valid_name,
+    CondaSpecification, EMPTY_NAME_MESSAGE, SpecificationError, is_valid_name, normalize_channel,
 };
+use crate::url_policy::UrlKind;
 use serde_json::{Map, Value};
 
 /// A lockfile specification, as the Python `LockfileSpecification` model holds it.
@@ -39,7 +42,10 @@ impl LockfileSpecification {
         let description = match value.get("description") {
             None => Some(String::new()),
             Some(Value::Null) => None,
-            Some(Value::String(text)) => Some(text.clone()),
+            Some(Value::String(text)) => {
+                check_field_text("Field `description`", text).map_err(invalid)?;
+                Some(text.clone())
+            }
             Some(_) => return Err(invalid("description must be a string".to_owned())),
         };
         let mut lockfile = value
@@ -47,6 +53,12 @@ impl LockfileSpecification {
             .and_then(Value::as_object)
             .cloned()
             .ok_or_else(|| invalid("lockfile must be a conda-lock v1 mapping".to_owned()))?;
+        let mut problems = Vec::new();
+        check_json_text("lockfile", &Value::Object(lockfile.clone()), &mut problems);
+        problems.extend(pip_package_problems(&lockfile));
+        if !problems.is_empty() {
+            return Err(SpecificationError::Invalid { problems });
+        }
         match lockfile.remove("version") {
             None => {}
             Some(version) if version == 1 => {}
@@ -64,6 +76,22 @@ impl LockfileSpecification {
         rattler_conda_lock::Document::parse(&specification.lockfile_text())
             .map_err(|error| invalid(format!("invalid conda-lock v1 lockfile: {error}")))?;
         Ok(specification)
+    }
+
+    /// The URLs the lockfile makes the worker download: `(is_conda, url)` for every
+    /// package of `package`.
+    pub fn package_urls(&self) -> Vec<(bool, String)> {
+        self.lockfile
+            .get("package")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|package| {
+                let url = package.get("url")?.as_str()?;
+                let is_conda = package.get("manager").and_then(Value::as_str) != Some("pip");
+                Some((is_conda, url.to_owned()))
+            })
+            .collect()
     }
 
     /// The lockfile as conda-lock v1 JSON text, `version: 1` included.
@@ -85,6 +113,60 @@ impl LockfileSpecification {
             "description": self.description,
             "lockfile": Value::Object(self.lockfile_with_version()),
         })
+    }
+}
+
+/// The pip packages of a lockfile that could not be written safely for uv.
+fn pip_package_problems(lockfile: &Map<String, Value>) -> Vec<String> {
+    let text = |package: &Value, key: &str| {
+        package
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    lockfile
+        .get("package")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|package| package.get("manager").and_then(Value::as_str) == Some("pip"))
+        .filter_map(|package| {
+            let sha256 = package
+                .get("hash")
+                .and_then(|hash| hash.get("sha256"))
+                .and_then(Value::as_str);
+            check_pinned_package(&text(package, "name"), &text(package, "url"), sha256).err()
+        })
+        .collect()
+}
+
+/// Collects a problem for every string (key or value) of `value` holding a control
+/// character, naming its place (`lockfile.package[3].url`).
+fn check_json_text(place: &str, value: &Value, problems: &mut Vec<String>) {
+    match value {
+        Value::String(text) => {
+            if let Err(problem) = check_field_text(&format!("Field `{place}`"), text) {
+                problems.push(problem);
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                check_json_text(&format!("{place}[{index}]"), item, problems);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                if check_field_text("", key).is_err() {
+                    problems.push(format!(
+                        "A key of `{place}` contains a control character, which is not allowed in a specification"
+                    ));
+                    continue;
+                }
+                check_json_text(&format!("{place}.{key}"), item, problems);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }
 
@@ -131,4 +213,45 @@ impl Specification {
     pub fn is_lockfile(&self) -> bool {
         matches!(self, Specification::Lockfile(_))
     }
+
+    /// Every URL this specification makes the server fetch, with its kind, for
+    /// [`UrlPolicy`](crate::url_policy::UrlPolicy): channels (normalized with `alias`),
+    /// pip index options and direct pip URLs; for a lockfile, its package URLs.
+    pub fn fetched_urls(&self, alias: &str) -> Vec<(UrlKind, String)> {
+        match self {
+            Specification::Conda(specification) => conda_fetched_urls(specification, alias),
+            Specification::Lockfile(specification) => specification
+                .package_urls()
+                .into_iter()
+                .map(|(is_conda, url)| {
+                    let kind = if is_conda {
+                        UrlKind::CondaPackage
+                    } else {
+                        UrlKind::PipIndex
+                    };
+                    (kind, url)
+                })
+                .collect(),
+        }
+    }
+}
+
+fn conda_fetched_urls(specification: &CondaSpecification, alias: &str) -> Vec<(UrlKind, String)> {
+    let mut urls: Vec<(UrlKind, String)> = specification
+        .channels
+        .iter()
+        .map(|channel| (UrlKind::Channel, normalize_channel(channel, alias)))
+        .collect();
+    for entry in specification.pip_dependencies() {
+        match parse_pip_entry(entry) {
+            Ok(PipEntry::Option(option)) => {
+                urls.extend(option.url().map(|url| (UrlKind::PipIndex, url.to_owned())));
+            }
+            Ok(PipEntry::Requirement { url: Some(url), .. }) => {
+                urls.push((UrlKind::PipDirect, url));
+            }
+            Ok(PipEntry::Requirement { url: None, .. }) | Err(_) => {}
+        }
+    }
+    urls
 }

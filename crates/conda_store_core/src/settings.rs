@@ -187,6 +187,22 @@ pub struct Settings {
     /// request's scheme (`https` only through `X-Forwarded-Proto` with
     /// `behind_proxy`), `true` always sets it, `false` never.
     pub cookie_secure: Option<bool>,
+
+    // Issue 9, specifications, pip and server-side requests (holes 1, 2 and 6).
+    /// Let uv build source distributions of pip packages. Building one runs its build
+    /// backend (arbitrary code) on the worker, so the default is wheels only
+    /// (`uv --no-build`).
+    pub pip_allow_source_distributions: bool,
+    /// Refuse user-supplied URLs (specification channels, lockfile package URLs, pip
+    /// indexes, remote-solve channels) whose host is or resolves to a loopback,
+    /// link-local, private, unique-local or otherwise non-public address, and `file:`
+    /// URLs, unless the channel is one the operator configured
+    /// (`conda_default_channels`, `conda_allowed_channels`). Hardening for multi-user
+    /// deployments; off by default so single-machine setups with local channels work.
+    pub refuse_private_addresses: bool,
+    /// How many remote solves (`GET /api/v1/specification/`) may run at once; more
+    /// are answered 503.
+    pub remote_solve_concurrency: usize,
 }
 
 /// Settings whose values are secrets (or may hold one, as a database URL's password):
@@ -331,6 +347,9 @@ impl Default for Settings {
             login_allowed_groups: Vec::new(),
             oauth_user_data_groups_key: None,
             cookie_secure: None,
+            pip_allow_source_distributions: false,
+            refuse_private_addresses: false,
+            remote_solve_concurrency: 2,
         }
     }
 }

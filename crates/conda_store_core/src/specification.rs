@@ -11,23 +11,20 @@
 //! message lists them all, one per line, ready to be sent back with a 400 status.
 
 use crate::canonical::datastructure_hash;
+use crate::field_text::check_field_text;
+use crate::pip_entry::{PipEntry, parse_pip_entry};
 use crate::settings::Settings;
-use pep508_rs::{Pep508Url, Requirement};
 use rattler_conda_types::{MatchSpec, ParseMatchSpecError, ParseMatchSpecOptions};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::convert::Infallible;
 use std::fmt;
-use std::path::Path;
-use std::str::FromStr;
 
 /// The punctuation an environment name may contain besides ASCII letters and digits
 /// (Python: `ALLOWED_CHARACTERS = "A-Za-z0-9-+_@$&?^~.="`).
 pub const NAME_PUNCTUATION: &str = "-+_@$&?^~.=";
 
-/// The pip options a `pip:` section may contain, each followed by a space or `=` and a value.
-pub const PIP_OPTIONS: [&str; 3] = ["--index-url", "--extra-index-url", "--trusted-host"];
+pub use crate::pip_entry::PIP_OPTIONS;
 
 /// The message given when the environment name is missing, null or empty.
 pub const EMPTY_NAME_MESSAGE: &str = "The name of the environment cannot be empty.";
@@ -245,11 +242,51 @@ impl CondaSpecification {
         if let Err(problem) = check_name(&self.name) {
             problems.push(problem);
         }
+        problems.extend(self.text_problems());
         if problems.is_empty() {
             Ok(())
         } else {
             Err(SpecificationError::Invalid { problems })
         }
+    }
+
+    /// Control characters in the fields [`Self::check`] does not parse: channels,
+    /// description, prefix and variables.
+    fn text_problems(&self) -> Vec<String> {
+        let mut fields: Vec<(String, &str)> = self
+            .channels
+            .iter()
+            .enumerate()
+            .map(|(index, channel)| {
+                (
+                    format!("Channel in section `channels`, line {index},"),
+                    channel.as_str(),
+                )
+            })
+            .collect();
+        fields.extend(
+            self.description
+                .as_deref()
+                .map(|text| ("Field `description`".to_owned(), text)),
+        );
+        fields.extend(
+            self.prefix
+                .as_deref()
+                .map(|text| ("Field `prefix`".to_owned(), text)),
+        );
+        for (key, value) in self.variables.iter().flatten() {
+            fields.push((
+                "A variable name in section `variables`".to_owned(),
+                key.as_str(),
+            ));
+            if let Variable::String(text) = value {
+                fields.push((format!("Variable `{key}`"), text.as_str()));
+            }
+        }
+        fields
+            .into_iter()
+            .filter_map(|(field, text)| check_field_text(&field, text).err())
+            .collect()
     }
 
     fn from_node(node: &Node) -> Result<Self, SpecificationError> {
@@ -351,7 +388,13 @@ fn read_channels(value: Option<&Node>, problems: &mut Vec<String>) -> Vec<String
         Some(Node::List(items)) => {
             for (index, item) in items.iter().enumerate() {
                 match item {
-                    Node::String(text) => channels.push(text.clone()),
+                    Node::String(text) => match check_field_text(
+                        &format!("Channel in section `channels`, line {index},"),
+                        text,
+                    ) {
+                        Ok(()) => channels.push(text.clone()),
+                        Err(problem) => problems.push(problem),
+                    },
                     Node::Null => problems.push(none_in_list("channels", index)),
                     other => problems.push(format!(
                         "Invalid channel in section `channels`, line {index}: expected a string, found {}",
@@ -442,7 +485,12 @@ fn read_dependencies(value: Option<&Node>, problems: &mut Vec<String>) -> Vec<De
 fn read_optional_string(field: &str, value: &Node, problems: &mut Vec<String>) -> Option<String> {
     match value {
         Node::Null => None,
-        Node::String(text) => Some(text.clone()),
+        Node::String(text) => {
+            if let Err(problem) = check_field_text(&format!("Field `{field}`"), text) {
+                problems.push(problem);
+            }
+            Some(text.clone())
+        }
         other => {
             problems.push(format!(
                 "Field `{field}` must be a string, found {}",
@@ -498,8 +546,18 @@ fn read_variables(
             );
             continue;
         };
+        if let Err(problem) = check_field_text("A variable name in section `variables`", key) {
+            problems.push(problem);
+            continue;
+        }
         let variable = match value {
-            Node::String(text) => Variable::String(text.clone()),
+            Node::String(text) => {
+                if let Err(problem) = check_field_text(&format!("Variable `{key}`"), text) {
+                    problems.push(problem);
+                    continue;
+                }
+                Variable::String(text.clone())
+            }
             Node::Integer(integer) => match i64::try_from(*integer) {
                 Ok(integer) => Variable::Integer(integer),
                 Err(_) => {
@@ -545,6 +603,7 @@ fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err(EMPTY_NAME_MESSAGE.to_owned());
     }
+    check_field_text("The name of the environment", name)?;
     if name.starts_with('.') {
         return Err(format!(
             "Invalid name {name:?}: a name may not start with '.' (it names a directory)"
@@ -571,6 +630,10 @@ pub fn parse_match_spec(text: &str) -> Result<MatchSpec, ParseMatchSpecError> {
 }
 
 fn check_conda_dependency(text: &str, index: usize) -> Result<(), String> {
+    check_field_text(
+        &format!("Conda dependency in section `dependencies`, line {index},"),
+        text,
+    )?;
     parse_match_spec(text).map(|_| ()).map_err(|reason| {
         format!(
             "Invalid conda package dependency specification {text} (section `dependencies`, line {index}): {reason}"
@@ -578,62 +641,11 @@ fn check_conda_dependency(text: &str, index: usize) -> Result<(), String> {
     })
 }
 
-/// What a `pip:` entry is: an allowed option, or a requirement with its normalized name.
-enum PipEntry {
-    Option,
-    Requirement(String),
-}
-
-/// Classifies one `pip:` entry, as the Python `check_pip` does.
-fn parse_pip_entry(text: &str) -> Result<PipEntry, String> {
-    if text.starts_with("--") {
-        // Python: re.fullmatch("(.+?)[ =](.*)", v), where `.` does not match a newline.
-        let option = if text.contains('\n') {
-            None
-        } else {
-            text.find([' ', '=']).map(|position| &text[..position])
-        };
-        return match option {
-            Some(option) if PIP_OPTIONS.contains(&option) => Ok(PipEntry::Option),
-            _ => Err(format!(
-                "Invalid pip option '{text}' supported options are ['--index-url', '--extra-index-url', '--trusted-host']"
-            )),
-        };
-    }
-    // Only the error's message is used: the full `Display` of a PEP 508 error draws an
-    // underline and may assert on odd spans.
-    match Requirement::<PipUrl>::from_str(text) {
-        Ok(requirement) => Ok(PipEntry::Requirement(requirement.name.to_string())),
-        Err(error) => Err(format!(
-            "Invalid pypi package dependency \"{text}\" ensure it follows peps https://peps.python.org/pep-0508/ and https://peps.python.org/pep-0440/: {}",
-            error.message
-        )),
-    }
-}
-
-/// The URL of a `name @ url` pip requirement, kept as written.
-///
-/// `pep508_rs`'s own `VerbatimUrl` expands `${VARIABLE}` from the server's environment and
-/// echoes the result in its errors, which would leak secrets into 400 responses; Python's
-/// `packaging` accepts any URL text, and so does this.
-#[derive(Debug)]
-struct PipUrl(String);
-
-impl fmt::Display for PipUrl {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(&self.0)
-    }
-}
-
-impl Pep508Url for PipUrl {
-    type Err = Infallible;
-
-    fn parse_url(url: &str, _working_directory: Option<&Path>) -> Result<Self, Self::Err> {
-        Ok(PipUrl(url.to_owned()))
-    }
-}
-
 fn check_pip_dependency(text: &str, index: usize, position: usize) -> Result<(), String> {
+    check_field_text(
+        &format!("Entry {position} of section `pip` of `dependencies`, line {index},"),
+        text,
+    )?;
     parse_pip_entry(text).map(|_| ()).map_err(|reason| {
         format!("{reason} (section `pip` of `dependencies`, line {index}, entry {position})")
     })
@@ -705,7 +717,10 @@ fn validate_channels(
         Ok(())
     } else {
         Err(SpecificationError::ChannelsNotAllowed {
-            channels: refused.into_iter().collect(),
+            channels: refused
+                .iter()
+                .map(|channel| crate::redaction::redact_credentials(channel))
+                .collect(),
         })
     }
 }
@@ -714,8 +729,8 @@ fn validate_channels(
 /// option line.
 fn pip_key(entry: &str) -> Result<String, String> {
     Ok(match parse_pip_entry(entry)? {
-        PipEntry::Option => entry.to_owned(),
-        PipEntry::Requirement(name) => name,
+        PipEntry::Option(_) => entry.to_owned(),
+        PipEntry::Requirement { name, .. } => name,
     })
 }
 

@@ -151,7 +151,7 @@ impl Service {
         let Some(key) = context.artifact_key(BuildArtifactType::Logs) else {
             return Ok(());
         };
-        let mut line = text.to_owned();
+        let mut line = conda_store_core::redaction::redact_credentials(text);
         if !line.ends_with('\n') {
             line.push('\n');
         }
@@ -337,7 +337,12 @@ impl Service {
         build::Entity::update_many()
             .col_expr(build::Column::Status, status.to_string().into())
             .col_expr(build::Column::EndedOn, Utc::now().naive_utc().into())
-            .col_expr(build::Column::StatusInfo, status_info.into())
+            .col_expr(
+                build::Column::StatusInfo,
+                status_info
+                    .map(|text| conda_store_core::redaction::redact_credentials(&text))
+                    .into(),
+            )
             .filter(build::Column::Id.eq(build_id))
             .filter(build::Column::Status.is_in([
                 BuildStatus::Queued.to_string(),

@@ -14,6 +14,7 @@ mod namespaces;
 mod periodic;
 mod query;
 mod runtime_settings;
+pub mod url_check;
 pub mod views;
 
 pub use build::{BuildContext, InstalledPackage};
@@ -55,6 +56,7 @@ pub struct Service {
     storage: Arc<dyn Storage>,
     store_directory: PathBuf,
     jobs_announced: Arc<tokio::sync::Notify>,
+    remote_solves: Arc<tokio::sync::Semaphore>,
 }
 
 /// What registering a specification created.
@@ -74,13 +76,23 @@ impl Service {
         storage: Arc<dyn Storage>,
         store_directory: PathBuf,
     ) -> Self {
+        let remote_solves = Arc::new(tokio::sync::Semaphore::new(
+            settings.remote_solve_concurrency,
+        ));
         Self {
             database,
             settings,
             storage,
             store_directory,
             jobs_announced: Arc::default(),
+            remote_solves,
         }
+    }
+
+    /// A place among the `remote_solve_concurrency` remote solves that may run at once,
+    /// held until the permit is dropped; `None` when all are taken.
+    pub fn try_begin_remote_solve(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.remote_solves.clone().try_acquire_owned().ok()
     }
 
     /// Woken whenever this service queued a job, so in-process workers start it at
@@ -132,6 +144,7 @@ impl Service {
             }
             lockfile => lockfile,
         };
+        Self::check_fetched_urls(&specification, &settings).await?;
         self.check_free_space()?;
         let transaction = conda_store_db::begin_write(&self.database).await?;
         let namespace_id = ensure_namespace(&transaction, namespace_name).await?;
@@ -161,6 +174,21 @@ impl Service {
             build_id,
             environment_id,
         })
+    }
+}
+
+impl Service {
+    /// Refuses a specification that would make the server fetch a URL the URL policy of
+    /// `settings` refuses (schemes, `conda_allowed_channels`, private addresses).
+    pub async fn check_fetched_urls(
+        specification: &Specification,
+        settings: &conda_store_core::settings::Settings,
+    ) -> Result<(), ServiceError> {
+        let policy = conda_store_core::url_policy::UrlPolicy::from_settings(settings);
+        let urls = specification.fetched_urls(&settings.conda_channel_alias);
+        url_check::check_user_urls(&policy, &urls)
+            .await
+            .map_err(|refusal| ServiceError::Invalid(refusal.to_string()))
     }
 }
 

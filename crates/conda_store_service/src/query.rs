@@ -473,7 +473,13 @@ impl Service {
         view.specification = specification_row.map(|row| SpecificationView {
             id: row.id,
             name: row.name,
-            spec: row.spec,
+            spec: {
+                // Channel credentials stay in the stored row (rebuilds need them) but
+                // are never shown.
+                let mut spec = row.spec;
+                conda_store_core::redaction::redact_json(&mut spec);
+                spec
+            },
             sha256: row.sha256,
             created_on: row.created_on,
         });

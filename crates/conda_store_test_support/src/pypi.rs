@@ -140,3 +140,69 @@ fn urlsafe_base64(bytes: &[u8]) -> String {
     }
     text
 }
+
+/// A source distribution (`.zip` sdist) whose build backend is `backend.py` in its own
+/// tree (`requires = []`, `backend-path = ["."]`): the given Python source, which must
+/// define the PEP 517 hooks. Building it runs that code.
+#[derive(Debug, Clone)]
+pub struct TestSourceDistribution {
+    /// Distribution name (`probe`).
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// The source of `backend.py`.
+    pub backend: String,
+}
+
+impl TestSourceDistribution {
+    /// The archive's file name.
+    pub fn file_name(&self) -> String {
+        format!("{}-{}.zip", self.name, self.version)
+    }
+}
+
+impl TestPypiIndex {
+    /// Adds `sdist` to the index: its archive under `files/` and its own page.
+    pub fn add_source_distribution(&self, sdist: &TestSourceDistribution) {
+        let root = format!("{}-{}", sdist.name, sdist.version);
+        let files = [
+            (
+                format!("{root}/pyproject.toml"),
+                "[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n"
+                    .to_owned(),
+            ),
+            (format!("{root}/backend.py"), sdist.backend.clone()),
+            (
+                format!("{root}/PKG-INFO"),
+                format!(
+                    "Metadata-Version: 2.1\nName: {}\nVersion: {}\n",
+                    sdist.name, sdist.version
+                ),
+            ),
+        ];
+        let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (path, content) in &files {
+            archive
+                .start_file(path.as_str(), zip::write::SimpleFileOptions::default())
+                .expect("zip entry");
+            archive.write_all(content.as_bytes()).expect("zip write");
+        }
+        let bytes = archive.finish().expect("zip finish").into_inner();
+        fs::create_dir_all(self.directory.join("files")).expect("files dir");
+        fs::write(self.directory.join("files").join(sdist.file_name()), &bytes).expect("sdist");
+        let sha256: String = compute_bytes_digest::<Sha256>(&bytes)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        let page = self.directory.join("simple").join(&sdist.name);
+        fs::create_dir_all(&page).expect("page dir");
+        fs::write(
+            page.join("index.html"),
+            format!(
+                "<!DOCTYPE html>\n<html><body>\n<a href=\"../../files/{file}#sha256={sha256}\">{file}</a>\n</body></html>\n",
+                file = sdist.file_name()
+            ),
+        )
+        .expect("index page");
+    }
+}

@@ -6,10 +6,11 @@
 
 use crate::channel_index::package_build;
 use conda_store_build::{
-    Engine, Lock, Permissions, PypiPackage, SolveRequest, Uv, python_executable,
+    Engine, Lock, Permissions, PipInput, PypiPackage, SolveRequest, Uv, python_executable,
 };
 use conda_store_core::domain::{BuildArtifactType, BuildStatus};
-use conda_store_core::lockfile_specification::LockfileSpecification;
+use conda_store_core::lockfile_specification::{LockfileSpecification, Specification};
+use conda_store_core::redaction::redact_credentials;
 use conda_store_core::settings::current_platform;
 use conda_store_core::specification::{CondaSpecification, Variable, normalize_channel};
 use conda_store_service::{BuildContext, InstalledPackage, Service};
@@ -31,7 +32,10 @@ pub async fn run(service: &Service, engine: &Engine, build_id: i32) {
     let context = match service.build_context(build_id).await {
         Ok(context) => context,
         Err(error) => {
-            tracing::error!("build {build_id}: {error}");
+            tracing::error!(
+                "build {build_id}: {}",
+                redact_credentials(&error.to_string())
+            );
             return;
         }
     };
@@ -46,7 +50,10 @@ pub async fn run(service: &Service, engine: &Engine, build_id: i32) {
             .mark_build_finished(build_id, BuildStatus::Failed, Some(message))
             .await
         {
-            tracing::error!("build {build_id}: cannot record the failure: {error}");
+            tracing::error!(
+                "build {build_id}: cannot record the failure: {}",
+                redact_credentials(&error.to_string())
+            );
         }
     }
 }
@@ -66,19 +73,24 @@ async fn build(service: &Service, engine: &Engine, context: &BuildContext) -> Re
         let lock = read_lockfile(service, context).await?;
         let uv = match lock.pypi_packages(platform) {
             [] => None,
-            _ => Some(locate_uv(service, engine)?),
+            _ => Some(locate_uv(service, engine, context)?),
         };
-        (lock, Vec::new(), uv)
+        (lock, PipInput::default(), uv)
     } else {
+        // Checked again as at submission: a row stored before a rule existed must not
+        // get through at build time.
         let specification = CondaSpecification::from_value(&context.specification.spec)?;
-        let requirements: Vec<String> = specification
+        let checked = Specification::Conda(specification.clone());
+        Service::check_fetched_urls(&checked, &context.settings).await?;
+        let entries: Vec<String> = specification
             .pip_dependencies()
             .map(str::to_owned)
             .collect();
+        let requirements = PipInput::from_entries(&entries)?;
         // Before solving, so a missing uv fails the build at once.
-        let uv = match requirements.as_slice() {
+        let uv = match entries.as_slice() {
             [] => None,
-            _ => Some(locate_uv(service, engine)?),
+            _ => Some(locate_uv(service, engine, context)?),
         };
         let lock = solve(service, engine, context, &specification).await?;
         (lock, requirements, uv)
@@ -195,6 +207,8 @@ async fn store_conda_pack(
 /// The lock of a lockfile specification, installed as it is, without solving.
 async fn read_lockfile(service: &Service, context: &BuildContext) -> Result<Lock, Failure> {
     let specification = LockfileSpecification::from_value(&context.specification.spec)?;
+    let checked = Specification::Lockfile(specification.clone());
+    Service::check_fetched_urls(&checked, &context.settings).await?;
     service
         .append_log(
             context,
@@ -210,7 +224,7 @@ async fn store_lockfile(
     context: &BuildContext,
     lock: &Lock,
 ) -> Result<(), Failure> {
-    let lockfile = lock.to_conda_lock_json()?;
+    let lockfile = redact_credentials(&lock.to_conda_lock_json()?);
     service
         .store_artifact(context, BuildArtifactType::Lockfile, lockfile.as_bytes())
         .await?;
@@ -218,12 +232,13 @@ async fn store_lockfile(
 }
 
 /// uv, as the `uv_command` setting or `PATH` gives it, with its cache beside the
-/// package cache.
-fn locate_uv(service: &Service, engine: &Engine) -> Result<Uv, Failure> {
+/// package cache, building source distributions only if the settings allow it.
+fn locate_uv(service: &Service, engine: &Engine, context: &BuildContext) -> Result<Uv, Failure> {
     Ok(Uv::locate(
         service.settings().uv_command.as_deref(),
         &engine.cache_directory().join("uv"),
-    )?)
+    )?
+    .allow_source_distributions(context.settings.pip_allow_source_distributions))
 }
 
 /// Pins the pip requirements for every platform of the lock, resolving with the
@@ -233,7 +248,7 @@ async fn pin_pip_packages(
     context: &BuildContext,
     uv: &Uv,
     python: &Path,
-    requirements: &[String],
+    requirements: &PipInput,
     lock: &mut Lock,
 ) -> Result<(), Failure> {
     let platforms: Vec<String> = lock.platforms().map(str::to_owned).collect();
@@ -430,7 +445,7 @@ fn environment_export(
         "dependencies": dependencies,
         "prefix": prefix.display().to_string(),
     });
-    Ok(serde_yaml::to_string(&document)?)
+    Ok(redact_credentials(&serde_yaml::to_string(&document)?))
 }
 
 fn milliseconds(duration: std::time::Duration) -> f64 {

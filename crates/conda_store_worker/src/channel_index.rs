@@ -37,18 +37,23 @@ impl Worker {
         let mut report = Vec::new();
         for channel in &settings.conda_indexed_channels {
             let channel = normalize_channel(channel, &settings.conda_channel_alias);
+            // What the server log shows of the channel: no credentials.
+            let shown = conda_store_core::redaction::redact_credentials(&channel);
             for subdir in &settings.conda_platforms {
                 let result = self.index_subdir(&channel, subdir).await;
                 match &result {
                     Ok(IndexResult::Unchanged) => {
-                        tracing::debug!("channel index: {channel}/{subdir} unchanged");
+                        tracing::debug!("channel index: {shown}/{subdir} unchanged");
                     }
                     Ok(IndexResult::Indexed(outcome)) => tracing::info!(
-                        "channel index: {channel}/{subdir}: {} packages and {} builds added",
+                        "channel index: {shown}/{subdir}: {} packages and {} builds added",
                         outcome.packages_added,
                         outcome.builds_added
                     ),
-                    Err(error) => tracing::warn!("channel index: {channel}/{subdir}: {error}"),
+                    Err(error) => tracing::warn!(
+                        "channel index: {shown}/{subdir}: {}",
+                        conda_store_core::redaction::redact_credentials(&error.to_string())
+                    ),
                 }
                 report.push(SubdirIndexed {
                     channel: channel.clone(),

@@ -10,12 +10,18 @@ use crate::params::QueryParameters;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use conda_store_build::SolveRequest;
+use conda_store_build::{BuildError, SolveRequest};
 use conda_store_core::authorization::Permission;
+use conda_store_core::field_text::check_field_text;
 use conda_store_core::lockfile_specification::{LockfileSpecification, Specification};
+use conda_store_core::redaction::redact_credentials;
 use conda_store_core::settings::current_platform;
-use conda_store_core::specification::{CondaSpecification, SpecificationError, normalize_channel};
+use conda_store_core::specification::{CondaSpecification, SpecificationError};
+use conda_store_core::url_policy::{UrlKind, UrlPolicy};
+use conda_store_service::SettingsLevel;
+use conda_store_service::url_check::check_user_urls;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -91,22 +97,61 @@ pub async fn create(
 /// `GET /api/v1/specification/?channel=..&conda=..&pip=..`: solves the conda
 /// dependencies for this server's platform and answers `{"solve": [...]}` (no envelope,
 /// as the original). Pip dependencies are not solved here.
+///
+/// Unlike the Python conda-store (anonymous), it needs a binding that grants
+/// `environment::solve` (on any environment); the channels go through the URL policy
+/// (`conda_allowed_channels`, schemes, `refuse_private_addresses`); at most
+/// `remote_solve_concurrency` solves run at once (503 beyond); and a failure to read
+/// user-supplied channels is one generic message, the details only in the server log,
+/// so that the answer does not tell an open port from a closed one.
 pub async fn solve(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
+    let may_solve = caller.bindings.iter().any(|(_, roles)| {
+        conda_store_core::authorization::permissions_of_roles(roles)
+            .contains(&Permission::EnvironmentSolve)
+    });
+    if !may_solve {
+        return Err(ApiError::forbidden());
+    }
     let parameters = QueryParameters::parse(query.as_deref());
-    let settings = state.service.settings();
+    let settings = state
+        .service
+        .effective_settings(SettingsLevel::Global)
+        .await?;
+    let policy = UrlPolicy::from_settings(&settings);
     let mut channels = parameters.all("channel");
     if channels.is_empty() {
         channels.clone_from(&settings.conda_default_channels);
     }
+    let specs = parameters.all("conda");
+    for (position, text) in channels.iter().chain(&specs).enumerate() {
+        check_field_text(&format!("Query parameter {position}"), text)
+            .map_err(ApiError::bad_request)?;
+    }
+    let channels: Vec<String> = channels
+        .iter()
+        .map(|channel| policy.normalize_channel(channel))
+        .collect();
+    let urls: Vec<(UrlKind, String)> = channels
+        .iter()
+        .map(|channel| (UrlKind::Channel, channel.clone()))
+        .collect();
+    check_user_urls(&policy, &urls)
+        .await
+        .map_err(|refusal| ApiError::bad_request(refusal.to_string()))?;
+    let Some(_permit) = state.service.try_begin_remote_solve() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many remote solves are running; try again later",
+        ));
+    };
+    let all_trusted = channels.iter().all(|channel| policy.is_trusted(channel));
     let request = SolveRequest {
-        channels: channels
-            .iter()
-            .map(|channel| normalize_channel(channel, &settings.conda_channel_alias))
-            .collect(),
-        specs: parameters.all("conda"),
+        channels: channels.clone(),
+        specs,
         platforms: vec![current_platform().to_owned()],
         cuda_override: None,
         timeout: settings.solve_time_limit(),
@@ -115,7 +160,7 @@ pub async fn solve(
         .engine
         .lock(&request)
         .await
-        .map_err(|error| ApiError::bad_request(error.to_string()))?;
+        .map_err(|error| solve_error(&error, &channels, all_trusted))?;
     let packages: Vec<serde_json::Value> = lock
         .records(current_platform())
         .unwrap_or_default()
@@ -126,10 +171,25 @@ pub async fn solve(
                 "name": package.name.as_normalized(),
                 "version": package.version.to_string(),
                 "build": package.build,
-                "channel": record.channel,
+                "channel": record.channel.as_deref().map(redact_credentials),
                 "size": package.size,
             })
         })
         .collect();
     Ok(Json(serde_json::json!({ "solve": packages })).into_response())
+}
+
+/// The answer to a failed remote solve: the engine's own message when every channel is
+/// one the operator configured, else one message that only names the channels (the
+/// details, which could tell an open port from a closed one, go to the server log).
+fn solve_error(error: &BuildError, channels: &[String], all_trusted: bool) -> ApiError {
+    let details = redact_credentials(&error.to_string());
+    if all_trusted || matches!(error, BuildError::InvalidSpec { .. }) {
+        return ApiError::bad_request(details);
+    }
+    tracing::info!("remote solve failed: {details}");
+    ApiError::bad_request(format!(
+        "cannot solve from the channels {}: they could not be read, or the packages could not be resolved from them",
+        redact_credentials(&channels.join(", "))
+    ))
 }
