@@ -91,23 +91,38 @@ pub struct UrlPolicy {
 }
 
 impl UrlPolicy {
-    /// The policy that `settings` describe.
+    /// The policy of the deployment's own `settings` (no runtime settings merged in).
     pub fn from_settings(settings: &Settings) -> Self {
-        let alias = settings.conda_channel_alias.clone();
-        let normalize = |channels: &[String]| -> Vec<String> {
+        Self::new(settings, settings)
+    }
+
+    /// The policy for a specification whose runtime settings (namespace and
+    /// environment levels merged in) are `effective`. Only the `deployment`'s own
+    /// channels are trusted, and it decides `refuse_private_addresses`: a namespace
+    /// admin can change runtime settings, and must not make a channel trusted that
+    /// way. The allow-list is the effective one (below the global level it can only
+    /// narrow the deployment's, `conda_store_service::runtime_settings`).
+    pub fn new(deployment: &Settings, effective: &Settings) -> Self {
+        let normalize = |channels: &[String], alias: &str| -> Vec<String> {
             channels
                 .iter()
-                .map(|channel| normalize_channel(channel, &alias))
+                .map(|channel| normalize_channel(channel, alias))
                 .collect()
         };
-        let allowed = normalize(&settings.conda_allowed_channels);
-        let mut trusted = allowed.clone();
-        trusted.extend(normalize(&settings.conda_default_channels));
+        let deployment_alias = &deployment.conda_channel_alias;
+        let mut trusted = normalize(&deployment.conda_allowed_channels, deployment_alias);
+        trusted.extend(normalize(
+            &deployment.conda_default_channels,
+            deployment_alias,
+        ));
         Self {
-            allowed,
+            allowed: normalize(
+                &effective.conda_allowed_channels,
+                &effective.conda_channel_alias,
+            ),
             trusted,
-            refuse_private_addresses: settings.refuse_private_addresses,
-            alias,
+            refuse_private_addresses: deployment.refuse_private_addresses,
+            alias: effective.conda_channel_alias.clone(),
         }
     }
 

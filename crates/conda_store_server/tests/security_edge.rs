@@ -402,3 +402,42 @@ async fn namespace_settings_cannot_widen_the_allowed_channels() {
     .await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn namespace_settings_cannot_make_a_private_channel_trusted() {
+    let server = sqlite_server(Settings {
+        refuse_private_addresses: true,
+        conda_default_channels: vec!["https://conda.example/operator".to_owned()],
+        ..test_settings("/")
+    })
+    .await;
+    let admin = server.admin_token();
+    let private = "http://127.0.0.1:9/private-channel";
+    let response = client()
+        .put(server.url("/api/v1/setting/team/"))
+        .bearer_auth(&admin)
+        .json(&json!({ "conda_default_channels": [private] }))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(response.status(), 200);
+    let response = client()
+        .post(server.url("/api/v1/specification/"))
+        .bearer_auth(&admin)
+        .json(&json!({
+            "namespace": "team",
+            "specification": specification_yaml(private, "env", &["hello"]),
+        }))
+        .send()
+        .await
+        .expect("post");
+    let (status, body) = answer(response).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("refuse_private_addresses"),
+        "{body}"
+    );
+}

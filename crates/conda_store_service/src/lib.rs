@@ -144,7 +144,7 @@ impl Service {
             }
             lockfile => lockfile,
         };
-        Self::check_fetched_urls(&specification, &settings).await?;
+        self.check_fetched_urls(&specification, &settings).await?;
         self.check_free_space()?;
         let transaction = conda_store_db::begin_write(&self.database).await?;
         let namespace_id = ensure_namespace(&transaction, namespace_name).await?;
@@ -178,13 +178,15 @@ impl Service {
 }
 
 impl Service {
-    /// Refuses a specification that would make the server fetch a URL the URL policy of
-    /// `settings` refuses (schemes, `conda_allowed_channels`, private addresses).
+    /// Refuses a specification that would make the server fetch a URL the URL policy
+    /// refuses (schemes, `conda_allowed_channels`, private addresses), for the
+    /// specification's effective `settings` and this deployment's trusted channels.
     pub async fn check_fetched_urls(
+        &self,
         specification: &Specification,
         settings: &conda_store_core::settings::Settings,
     ) -> Result<(), ServiceError> {
-        let policy = conda_store_core::url_policy::UrlPolicy::from_settings(settings);
+        let policy = conda_store_core::url_policy::UrlPolicy::new(&self.settings, settings);
         let urls = specification.fetched_urls(&settings.conda_channel_alias);
         url_check::check_user_urls(&policy, &urls)
             .await

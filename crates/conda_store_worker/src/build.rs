@@ -81,7 +81,9 @@ async fn build(service: &Service, engine: &Engine, context: &BuildContext) -> Re
         // get through at build time.
         let specification = CondaSpecification::from_value(&context.specification.spec)?;
         let checked = Specification::Conda(specification.clone());
-        Service::check_fetched_urls(&checked, &context.settings).await?;
+        service
+            .check_fetched_urls(&checked, &context.settings)
+            .await?;
         let entries: Vec<String> = specification
             .pip_dependencies()
             .map(str::to_owned)
@@ -208,7 +210,9 @@ async fn store_conda_pack(
 async fn read_lockfile(service: &Service, context: &BuildContext) -> Result<Lock, Failure> {
     let specification = LockfileSpecification::from_value(&context.specification.spec)?;
     let checked = Specification::Lockfile(specification.clone());
-    Service::check_fetched_urls(&checked, &context.settings).await?;
+    service
+        .check_fetched_urls(&checked, &context.settings)
+        .await?;
     service
         .append_log(
             context,

@@ -121,7 +121,7 @@ pub async fn solve(
         .service
         .effective_settings(SettingsLevel::Global)
         .await?;
-    let policy = UrlPolicy::from_settings(&settings);
+    let policy = UrlPolicy::new(state.service.settings(), &settings);
     let mut channels = parameters.all("channel");
     if channels.is_empty() {
         channels.clone_from(&settings.conda_default_channels);
