@@ -216,6 +216,21 @@ impl Caller {
         }
     }
 
+    /// 403 unless some binding of the caller grants `permission`, on whatever ARN: the
+    /// remote solve, which belongs to no namespace, needs `environment::solve`
+    /// somewhere.
+    pub fn require_somewhere(&self, permission: Permission) -> ApiResult<()> {
+        let granted = self
+            .bindings
+            .iter()
+            .any(|(_, roles)| permissions_of_roles(roles).contains(&permission));
+        if granted {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden())
+        }
+    }
+
     /// What list routes may show this caller: whatever any binding pattern matches.
     pub fn visibility(&self) -> Visibility {
         Visibility::of_patterns(

@@ -239,12 +239,8 @@ impl Worker {
                 let _ = queue::complete(database, claimed.id, name).await;
             }
             Outcome::Finished(Err(error)) => {
-                tracing::warn!(
-                    "job {} ({}) failed: {}",
-                    claimed.id,
-                    claimed.kind,
-                    conda_store_core::redaction::redact_credentials(&error.to_string())
-                );
+                let error = conda_store_core::redaction::redact_credentials(&error.to_string());
+                tracing::warn!("job {} ({}) failed: {error}", claimed.id, claimed.kind);
                 let _ =
                     queue::fail(database, claimed.id, name, &error, self.options.retry_delay).await;
             }

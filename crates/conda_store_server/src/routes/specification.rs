@@ -109,13 +109,7 @@ pub async fn solve(
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
-    let may_solve = caller.bindings.iter().any(|(_, roles)| {
-        conda_store_core::authorization::permissions_of_roles(roles)
-            .contains(&Permission::EnvironmentSolve)
-    });
-    if !may_solve {
-        return Err(ApiError::forbidden());
-    }
+    caller.require_somewhere(Permission::EnvironmentSolve)?;
     let parameters = QueryParameters::parse(query.as_deref());
     let settings = state
         .service
