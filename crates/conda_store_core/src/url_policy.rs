@@ -145,7 +145,8 @@ impl UrlPolicy {
             if self.is_trusted(url) {
                 return Ok(None);
             }
-            if !self.allowed.is_empty() {
+            let under_allowed = self.allowed.iter().any(|channel| is_under(url, channel));
+            if !self.allowed.is_empty() && !under_allowed {
                 return Err(UrlRefusal::NotAllowed { url: shown() });
             }
         }
