@@ -203,6 +203,11 @@ pub struct Settings {
     /// How many remote solves (`GET /api/v1/specification/`) may run at once; more
     /// are answered 503.
     pub remote_solve_concurrency: usize,
+    /// URLs (prefixes) that pip options (`--index-url`, `--extra-index-url`,
+    /// `--find-links`), direct `name @ https://…` requirements and the pinned pip files
+    /// of lockfile specifications must lie under. Empty (the default): any, within the
+    /// rest of the URL policy.
+    pub pypi_allowed_urls: Vec<String>,
 }
 
 /// Settings whose values are secrets (or may hold one, as a database URL's password):
@@ -350,6 +355,7 @@ impl Default for Settings {
             pip_allow_source_distributions: false,
             refuse_private_addresses: false,
             remote_solve_concurrency: 2,
+            pypi_allowed_urls: Vec::new(),
         }
     }
 }

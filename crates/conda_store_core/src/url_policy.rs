@@ -5,7 +5,9 @@
 //! - Channels the operator configured (`conda_default_channels`,
 //!   `conda_allowed_channels`, and anything under them) are trusted and exempt.
 //! - When `conda_allowed_channels` is not empty, a channel or a conda package URL must
-//!   be (under) one of them.
+//!   be (under) one of them; when `pypi_allowed_urls` is not empty, so must a pip
+//!   index, `--find-links` page, direct requirement or lockfile pip file be under one
+//!   of those.
 //! - Schemes: `https` and `http`; `file` too unless `refuse_private_addresses` is on.
 //! - With `refuse_private_addresses`, a host that is, or resolves to, a loopback,
 //!   link-local, private, unique-local, unspecified, CGNAT or otherwise non-public
@@ -56,6 +58,13 @@ pub enum UrlRefusal {
         /// The URL, redacted.
         url: String,
     },
+    /// A pip index, `--find-links` page, direct requirement or pinned pip file
+    /// outside `pypi_allowed_urls`.
+    #[error("{url} is not under a URL of `pypi_allowed_urls`")]
+    NotAllowedPip {
+        /// The URL, redacted.
+        url: String,
+    },
     /// The host is or resolves to an address that is not public.
     #[error(
         "{url}: its host is a loopback, link-local or private address, which this server refuses (`refuse_private_addresses`)"
@@ -85,6 +94,7 @@ pub struct HostToResolve {
 #[derive(Debug, Clone)]
 pub struct UrlPolicy {
     allowed: Vec<String>,
+    pypi_allowed: Vec<String>,
     trusted: Vec<String>,
     refuse_private_addresses: bool,
     alias: String,
@@ -121,6 +131,7 @@ impl UrlPolicy {
                 &effective.conda_channel_alias,
             ),
             trusted,
+            pypi_allowed: deployment.pypi_allowed_urls.clone(),
             refuse_private_addresses: deployment.refuse_private_addresses,
             alias: effective.conda_channel_alias.clone(),
         }
@@ -149,6 +160,12 @@ impl UrlPolicy {
             if !self.allowed.is_empty() && !under_allowed {
                 return Err(UrlRefusal::NotAllowed { url: shown() });
             }
+        }
+        if matches!(kind, UrlKind::PipIndex | UrlKind::PipDirect)
+            && !self.pypi_allowed.is_empty()
+            && !self.pypi_allowed.iter().any(|prefix| is_under(url, prefix))
+        {
+            return Err(UrlRefusal::NotAllowedPip { url: shown() });
         }
         let parsed = url::Url::parse(url).map_err(|_| UrlRefusal::Invalid { url: shown() })?;
         let allowed = self.schemes(kind);
@@ -244,9 +261,15 @@ fn refuse_if_private(address: IpAddr, url: &str) -> Result<(), UrlRefusal> {
     }
 }
 
-/// Whether `url` is `channel` or a path under it (`{channel}/…`).
+/// Whether `url` is `channel` or a path under it (`{channel}/…`), both read as a
+/// fetcher reads them: parsed, so `..`, `%2e%2e` and a host's case cannot step out of
+/// the prefix. A URL that does not parse is under nothing.
 fn is_under(url: &str, channel: &str) -> bool {
-    let channel = channel.trim_end_matches('/');
+    let (Ok(url), Ok(channel)) = (url::Url::parse(url), url::Url::parse(channel)) else {
+        return false;
+    };
+    let url = url.as_str();
+    let channel = channel.as_str().trim_end_matches('/');
     url == channel
         || url
             .strip_prefix(channel)
@@ -393,6 +416,40 @@ mod tests {
         );
 
         let listed = policy(false, &["https://allowed.example/c"]);
+        for escape in [
+            "https://allowed.example/c/../other/linux-64/a.conda",
+            "https://allowed.example/c/%2e%2e/other/linux-64/a.conda",
+            "https://allowed.example/cc/linux-64/a.conda",
+            "https://user:pw@allowed.example/c/linux-64/a.conda",
+        ] {
+            assert!(
+                matches!(
+                    listed.check(UrlKind::CondaPackage, escape),
+                    Err(UrlRefusal::NotAllowed { .. })
+                ),
+                "{escape}"
+            );
+        }
+        assert_eq!(
+            listed.check(UrlKind::Channel, "https://ALLOWED.example/c/"),
+            Ok(None)
+        );
+        let pypi = UrlPolicy::from_settings(&Settings {
+            pypi_allowed_urls: vec!["https://pypi.example/simple".to_owned()],
+            ..Settings::default()
+        });
+        assert_eq!(
+            pypi.check(UrlKind::PipIndex, "https://pypi.example/simple/"),
+            Ok(None)
+        );
+        assert!(matches!(
+            pypi.check(UrlKind::PipIndex, "https://evil.example/simple"),
+            Err(UrlRefusal::NotAllowedPip { .. })
+        ));
+        assert!(matches!(
+            pypi.check(UrlKind::PipDirect, "https://pypi.example/other/a.whl"),
+            Err(UrlRefusal::NotAllowedPip { .. })
+        ));
         assert_eq!(
             listed.check(
                 UrlKind::CondaPackage,

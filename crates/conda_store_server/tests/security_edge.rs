@@ -441,3 +441,45 @@ async fn namespace_settings_cannot_make_a_private_channel_trusted() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn pip_urls_follow_the_pypi_allow_list() {
+    let server = sqlite_server(Settings {
+        pypi_allowed_urls: vec!["https://pypi.example/simple".to_owned()],
+        ..test_settings("/")
+    })
+    .await;
+    let submit = |pip: &'static str| {
+        let specification = format!(
+            "name: env\nchannels: [{}]\ndependencies:\n  - hello\n  - pip:\n    - \"{pip}\"\n    - hello-pip\n",
+            server.channel.url()
+        );
+        client()
+            .post(server.url("/api/v1/specification/"))
+            .bearer_auth(server.admin_token())
+            .json(&json!({"namespace": "team", "specification": specification}))
+            .send()
+    };
+    for refused in [
+        "--index-url https://evil.example/simple",
+        "--extra-index-url https://pypi.example/simple/../../evil",
+        "--find-links https://evil.example/wheels/",
+    ] {
+        let (status, body) = answer(submit(refused).await.expect("post")).await;
+        assert_eq!(status, 400, "{refused}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("pypi_allowed_urls"),
+            "{body}"
+        );
+    }
+    let (status, body) = answer(
+        submit("--index-url https://pypi.example/simple/")
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
