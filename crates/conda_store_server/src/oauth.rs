@@ -9,7 +9,7 @@ use conda_store_core::settings::Settings;
 use conda_store_service::ServiceError;
 
 /// The endpoints and credentials of an OAuth2 provider.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OAuthProvider {
     /// Where the browser is sent to log in.
     pub authorize_url: String,
@@ -31,6 +31,25 @@ pub struct OAuthProvider {
     pub tls_verify: bool,
     /// Where the user's groups are read, if they are needed.
     pub groups: GroupSource,
+}
+
+/// Everything but the client secret, which is never printed.
+impl std::fmt::Debug for OAuthProvider {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("OAuthProvider")
+            .field("authorize_url", &self.authorize_url)
+            .field("access_token_url", &self.access_token_url)
+            .field("user_data_url", &self.user_data_url)
+            .field("user_data_key", &self.user_data_key)
+            .field("scope", &self.scope)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("callback_url", &self.callback_url)
+            .field("tls_verify", &self.tls_verify)
+            .field("groups", &self.groups)
+            .finish()
+    }
 }
 
 /// Where an OAuth provider tells which groups a user belongs to.

@@ -26,8 +26,8 @@ use conda_store_core::token::{AuthenticationToken, default_lifetime};
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// The body of `POST /login/`.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
+/// The body of `POST /login/` (no `Debug`: it holds a password).
+#[derive(Deserialize, schemars::JsonSchema)]
 pub(crate) struct Credentials {
     username: String,
     password: String,
