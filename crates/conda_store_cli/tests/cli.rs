@@ -79,9 +79,9 @@ async fn db_commands_walk_the_revisions_on_every_backend() {
         assert!(db(&["upgrade"]).status.success());
         assert_eq!(
             stdout(&db(&["current"])).trim(),
-            "0003_keyvaluestore_unique"
+            "0004_exact_names_on_mysql"
         );
-        assert!(db(&["downgrade", "-1"]).status.success());
+        assert!(db(&["downgrade", "-2"]).status.success());
         assert_eq!(stdout(&db(&["current"])).trim(), "0002_job_queue");
         assert!(db(&["downgrade", "bf065abf375b"]).status.success());
         assert_eq!(
@@ -266,7 +266,7 @@ async fn a_database_newer_than_the_binary_is_refused_and_left_untouched() {
             arguments.extend_from_slice(command);
             let line = single_error_line(&run(home.path(), &arguments));
             assert!(
-                line.contains("0099_from_the_future") && line.contains("0003_keyvaluestore_unique"),
+                line.contains("0099_from_the_future") && line.contains("0004_exact_names_on_mysql"),
                 "{line}"
             );
         }

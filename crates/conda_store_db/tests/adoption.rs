@@ -67,7 +67,14 @@ async fn adopt_and_give_back(connection: &DatabaseConnection, backend: Backend) 
     );
 
     let applied = migration::upgrade(connection, None).await.expect("upgrade");
-    assert_eq!(applied, vec!["0002_job_queue", "0003_keyvaluestore_unique"]);
+    assert_eq!(
+        applied,
+        vec![
+            "0002_job_queue",
+            "0003_keyvaluestore_unique",
+            "0004_exact_names_on_mysql"
+        ]
+    );
     assert_eq!(
         python_rows(connection).await,
         original,
@@ -88,7 +95,11 @@ async fn adopt_and_give_back(connection: &DatabaseConnection, backend: Backend) 
         .expect("downgrade to the adoption point");
     assert_eq!(
         reverted,
-        vec!["0003_keyvaluestore_unique", "0002_job_queue"]
+        vec![
+            "0004_exact_names_on_mysql",
+            "0003_keyvaluestore_unique",
+            "0002_job_queue"
+        ]
     );
     assert_eq!(
         python_rows(connection).await,

@@ -13,6 +13,7 @@ mod helpers;
 mod m0001_conda_store_2025_2_2;
 mod m0002_job_queue;
 mod m0003_keyvaluestore_unique;
+mod m0004_exact_names_on_mysql;
 
 use crate::error::DatabaseError;
 use crate::introspect;
@@ -69,6 +70,11 @@ pub fn revisions() -> Vec<Revision> {
             name: "0003_keyvaluestore_unique",
             summary: "UNIQUE(prefix, key) on keyvaluestore, keeping the newest duplicate",
             migration: Box::new(m0003_keyvaluestore_unique::Migration),
+        },
+        Revision {
+            name: "0004_exact_names_on_mysql",
+            summary: "MySQL/MariaDB: names and settings keys compare exactly (binary collation)",
+            migration: Box::new(m0004_exact_names_on_mysql::Migration),
         },
     ]
 }
