@@ -143,8 +143,11 @@ async fn redirect_slashes(request: Request) -> Response {
         }
         Some(format!("{path}/"))
     };
-    match target {
-        Some(target) => Redirect::temporary(&format!("{prefix}{target}{query}")).into_response(),
+    // `//host/` or `/\host/` sent back as a path would send the browser off-site.
+    let location = target
+        .and_then(|target| redirect::local_location(prefix, &format!("{prefix}{target}{query}")));
+    match location {
+        Some(location) => Redirect::temporary(&location).into_response(),
         None => error::ApiError::not_found("Not Found").into_response(),
     }
 }

@@ -100,12 +100,28 @@ pub async fn create_token(
             "Requested expiration of token is greater than current permissions",
         ));
     }
-    let primary_namespace = request.primary_namespace.unwrap_or(base.primary_namespace);
+    let own_namespace = base.primary_namespace;
+    let primary_namespace = request
+        .primary_namespace
+        .unwrap_or_else(|| own_namespace.clone());
     if !conda_store_core::specification::is_valid_name(&primary_namespace) {
         return Err(conda_store_service::ServiceError::InvalidName(primary_namespace).into());
     }
     let token = AuthenticationToken::new(exp, primary_namespace, role_bindings);
     check_token_within_caller(&state, &caller, &token).await?;
+    if !caller
+        .bindings
+        .may_take_primary_namespace(&own_namespace, &token.primary_namespace)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "a token may only have your own primary namespace {own_namespace:?}, or one \
+                 you administer; not {:?}",
+                token.primary_namespace
+            ),
+        ));
+    }
     let text = state
         .authentication
         .signer

@@ -1,0 +1,184 @@
+//! Issue 9, second look through the real server: a token cannot take another user's
+//! primary namespace (an identity that role mappings granted later would reach), and
+//! the trailing-slash redirect cannot send a browser off-site.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use common::{TestServer, client, test_settings};
+use conda_store_core::settings::Settings;
+use conda_store_test_support::{Backend, TestDatabase, backends};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// `method path` with `token` (bearer) and a JSON `body`; the status and JSON answer.
+async fn call(
+    server: &TestServer,
+    token: Option<&str>,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = client().request(method, server.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("send");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// `POST /api/v1/token/` with `body` as `token`.
+async fn mint(server: &TestServer, token: &str, body: Value) -> (u16, Value) {
+    call(
+        server,
+        Some(token),
+        reqwest::Method::POST,
+        "/api/v1/token/",
+        Some(body),
+    )
+    .await
+}
+
+/// Alice (`alice/*: admin`) asks for a token whose primary namespace is carol's while
+/// nothing is shared with carol yet, so its effective permissions are within hers; the
+/// namespace bob then shares with carol (v2) would reach that token. Refused (403);
+/// her own primary namespace, and an admin of namespace `carol`, still mint.
+#[tokio::test]
+async fn tokens_cannot_take_another_primary_namespace() {
+    for backend in backends() {
+        let settings = Settings {
+            role_mappings_version: 2,
+            ..test_settings("/")
+        };
+        let server = TestServer::start(TestDatabase::create(backend).await, settings).await;
+        let admin = server.admin_token();
+        for namespace in ["alice", "bob", "carol"] {
+            let path = format!("/api/v1/namespace/{namespace}/");
+            let (status, body) =
+                call(&server, Some(&admin), reqwest::Method::POST, &path, None).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        let alice = server.token("alice", &[("alice/*", "admin")]);
+        let (status, body) = mint(&server, &alice, json!({"primary_namespace": "carol"})).await;
+        assert_eq!(status, 403, "{backend:?}: {body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("\"alice\"") && message.contains("\"carol\""),
+            "{message}"
+        );
+
+        // Benign neighbours: her own primary namespace, implicit or named; a token for
+        // `carol` by whoever administers namespace `carol` (or everything).
+        for request in [json!({}), json!({"primary_namespace": "alice"})] {
+            let (status, body) = mint(&server, &alice, request).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        let carol_admin = server.token("someone", &[("carol/*", "admin")]);
+        for token in [&carol_admin, &admin] {
+            let (status, body) = mint(&server, token, json!({"primary_namespace": "carol"})).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        // What the refused token would have gained: bob shares his namespace with carol.
+        let bob = server.token("bob", &[("bob/*", "admin")]);
+        let (status, body) = call(
+            &server,
+            Some(&bob),
+            reqwest::Method::POST,
+            "/api/v1/namespace/bob/role",
+            Some(json!({"other_namespace": "carol", "role": "developer"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, _) = mint(&server, &alice, json!({"primary_namespace": "carol"})).await;
+        assert_eq!(status, 403);
+    }
+}
+
+/// One raw HTTP/1.1 `GET target` (sent as is: no client normalizes backslashes or
+/// double slashes); the status line and the `Location` header.
+async fn raw_get(server: &TestServer, target: &str) -> (String, Option<String>) {
+    let address = server.origin.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let request = format!("GET {target} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("read");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer.lines().next().unwrap_or_default().to_owned();
+    let location = answer
+        .lines()
+        .take_while(|line| !line.is_empty())
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("location")
+                .then(|| value.trim().to_owned())
+        });
+    (status, location)
+}
+
+/// `GET //evil.example` was answered `307 Location: //evil.example/` (and
+/// `/\evil.example` with `/\evil.example/`), which a browser follows off-site. Now a
+/// 404; the trailing-slash redirect of real paths still works, with and without prefix.
+#[tokio::test]
+async fn trailing_slash_redirects_stay_on_this_server() {
+    for prefix in ["/", "/conda-store"] {
+        let server = TestServer::start(
+            TestDatabase::create(Backend::Sqlite).await,
+            test_settings(prefix),
+        )
+        .await;
+        let base = prefix.trim_end_matches('/');
+        for attack in [
+            "//evil.example",
+            "//evil.example/x?a=b",
+            "/\\evil.example",
+            "/\\/evil.example",
+        ] {
+            let target = if base.is_empty() {
+                attack.to_owned()
+            } else {
+                // Under a prefix the path stays on this server: still no off-site hop.
+                format!("{base}{attack}")
+            };
+            let (status, location) = raw_get(&server, &target).await;
+            if let Some(location) = &location {
+                assert!(
+                    location.starts_with('/')
+                        && !location.starts_with("//")
+                        && !location.starts_with("/\\")
+                        && !location.contains('\\'),
+                    "{target:?} -> {status} {location:?}"
+                );
+            }
+            if base.is_empty() {
+                assert!(
+                    status.contains(" 404 "),
+                    "{target:?} -> {status} {location:?}"
+                );
+            }
+        }
+        let (status, location) = raw_get(&server, &format!("{base}/api/v1/namespace")).await;
+        assert!(status.contains(" 307 "), "{status}");
+        assert_eq!(
+            location.as_deref(),
+            Some(&*format!("{base}/api/v1/namespace/"))
+        );
+        let (status, location) = raw_get(
+            &server,
+            &format!("{base}/api/v1/environment?status=COMPLETED/"),
+        )
+        .await;
+        assert!(status.contains(" 307 "), "{status}");
+        assert_eq!(
+            location.as_deref(),
+            Some(&*format!("{base}/api/v1/environment/?status=COMPLETED"))
+        );
+    }
+}
