@@ -182,3 +182,122 @@ async fn trailing_slash_redirects_stay_on_this_server() {
         );
     }
 }
+
+/// `PUT /api/v1/setting/{path}` as `token`; the status and the message.
+async fn put_settings(server: &TestServer, token: &str, path: &str, body: Value) -> (u16, String) {
+    let (status, body) = call(
+        server,
+        Some(token),
+        reqwest::Method::PUT,
+        &format!("/api/v1/setting/{path}"),
+        Some(body),
+    )
+    .await;
+    (
+        status,
+        body["message"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// With `conda_allowed_channels = ["conda-forge"]`, a namespace admin set the
+/// namespace's `conda_channel_alias` to `http://127.0.0.1:9/` and the build fetched
+/// "conda-forge" from there. The alias is now global-only. And the allow-list a
+/// namespace (or environment) may narrow is the one in effect above it, runtime global
+/// settings included, not only the configuration file's.
+#[tokio::test]
+async fn namespace_settings_cannot_widen_or_redirect_the_channel_allow_list() {
+    let settings = Settings {
+        conda_allowed_channels: vec!["conda-forge".to_owned()],
+        ..test_settings("/")
+    };
+    let server = TestServer::start(TestDatabase::create(Backend::Sqlite).await, settings).await;
+    let admin = server.admin_token();
+    let path = "/api/v1/namespace/alice/";
+    call(&server, Some(&admin), reqwest::Method::POST, path, None).await;
+    let alice = server.token("alice", &[("alice/*", "admin")]);
+    let (status, message) = put_settings(
+        &server,
+        &alice,
+        "alice/",
+        json!({"conda_channel_alias": "http://127.0.0.1:9/"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains("only be set globally"), "{message}");
+    let (status, message) = put_settings(
+        &server,
+        &alice,
+        "alice/env1/",
+        json!({"conda_channel_alias": "http://127.0.0.1:9/"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{message}");
+    // Benign: the operator changes the alias globally; alice narrows her list.
+    let (status, message) = put_settings(
+        &server,
+        &admin,
+        "",
+        json!({"conda_channel_alias": "https://mirror.example/conda"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{message}");
+    let (status, message) = put_settings(
+        &server,
+        &alice,
+        "alice/",
+        json!({"conda_allowed_channels": ["conda-forge"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{message}");
+
+    // The operator's runtime allow-list bounds namespaces even when the file has none.
+    let server = TestServer::start(
+        TestDatabase::create(Backend::Sqlite).await,
+        test_settings("/"),
+    )
+    .await;
+    let admin = server.admin_token();
+    call(&server, Some(&admin), reqwest::Method::POST, path, None).await;
+    let (status, message) = put_settings(
+        &server,
+        &admin,
+        "",
+        json!({"conda_allowed_channels": ["conda-forge", "bioconda"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{message}");
+    let (status, message) = put_settings(
+        &server,
+        &alice,
+        "alice/",
+        json!({"conda_allowed_channels": ["https://evil.example/channel"]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains("evil.example"), "{message}");
+    let (status, message) = put_settings(
+        &server,
+        &alice,
+        "alice/",
+        json!({"conda_allowed_channels": ["conda-forge"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{message}");
+    // An environment may not take back what its namespace narrowed away.
+    let (status, message) = put_settings(
+        &server,
+        &alice,
+        "alice/env1/",
+        json!({"conda_allowed_channels": ["bioconda"]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{message}");
+    let (status, message) = put_settings(
+        &server,
+        &alice,
+        "alice/env1/",
+        json!({"conda_allowed_channels": ["conda-forge"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{message}");
+}
