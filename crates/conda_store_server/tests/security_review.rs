@@ -301,3 +301,28 @@ async fn namespace_settings_cannot_widen_or_redirect_the_channel_allow_list() {
     .await;
     assert_eq!(status, 200, "{message}");
 }
+
+/// `GET /admin/?page=18446744073709551615` overflowed `page * 25` in the pager and
+/// the panic dropped the connection (debug builds; a wrong "next" link in release).
+/// Now the page renders, empty; page 1 still lists the environment.
+#[tokio::test]
+async fn the_admin_list_takes_any_page_number() {
+    let server = TestServer::start(
+        TestDatabase::create(Backend::Sqlite).await,
+        test_settings("/"),
+    )
+    .await;
+    let admin = server.admin_token();
+    server.submit(&admin, "team", "listed", &["python"]).await;
+    for (page, listed) in [("18446744073709551615", false), ("1", true)] {
+        let response = client()
+            .get(server.url(&format!("/admin/?page={page}")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200, "page {page}");
+        let text = response.text().await.unwrap();
+        assert_eq!(text.contains(">listed<"), listed, "page {page}: {text}");
+    }
+}
