@@ -404,3 +404,69 @@ async fn check_case_isolation(backend: Backend) {
     .await;
     assert_eq!(status, 200, "{backend:?}: {body}");
 }
+
+/// `POST path` over HTTP/2 (prior knowledge) with `body` streamed, so it carries
+/// neither `Content-Length` nor `Content-Type`; the status.
+async fn post_h2_without_headers(server: &TestServer, path: &str, body: &'static str) -> u16 {
+    use http_body_util::{BodyExt, StreamBody};
+    use hyper::body::{Bytes, Frame};
+    let address = server.origin.trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("handshake");
+    tokio::spawn(connection);
+    let frames = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(Frame::data(
+        Bytes::from_static(body.as_bytes()),
+    ))]);
+    let request = hyper::Request::post(server.url(path))
+        .body(StreamBody::new(frames))
+        .expect("request");
+    assert!(request.headers().get("content-length").is_none());
+    let response = sender.send_request(request).await.expect("send");
+    let status = response.status().as_u16();
+    let _ = response.into_body().collect().await;
+    status
+}
+
+/// A JSON body over HTTP/2 with neither `Content-Type` nor `Content-Length` was
+/// taken as "empty, needs no type" and logged in (login CSRF through the edge rule's
+/// exemption). Now 415; the same body declared `application/json` still logs in.
+#[tokio::test]
+async fn json_routes_refuse_untyped_bodies_of_unknown_length() {
+    let server = TestServer::start(
+        TestDatabase::create(Backend::Sqlite).await,
+        test_settings("/"),
+    )
+    .await;
+    let credentials = r#"{"username": "mallory", "password": "password"}"#;
+    assert_eq!(
+        post_h2_without_headers(&server, "/login/", credentials).await,
+        415
+    );
+    assert_eq!(
+        post_h2_without_headers(&server, "/api/v1/token/", "{}").await,
+        415
+    );
+    let response = client()
+        .post(server.url("/login/"))
+        .header("content-type", "application/json")
+        .body(credentials)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 200);
+    // An empty body still needs no type (the official client's bodiless POSTs).
+    let response = client()
+        .post(server.url("/api/v1/token/"))
+        .bearer_auth(server.admin_token())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 200);
+}
