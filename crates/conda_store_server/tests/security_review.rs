@@ -470,3 +470,50 @@ async fn json_routes_refuse_untyped_bodies_of_unknown_length() {
         .expect("send");
     assert_eq!(response.status(), 200);
 }
+
+/// `POST /login/` as `username` with the test password; the status and whether a
+/// login cookie came back.
+async fn password_login(server: &TestServer, username: &str) -> (u16, bool) {
+    let response = client()
+        .post(server.url("/login/"))
+        .json(&json!({"username": username, "password": "password"}))
+        .send()
+        .await
+        .expect("send");
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|value| value.to_str().unwrap_or_default().contains("Max-Age=86400"));
+    (response.status().as_u16(), cookie)
+}
+
+/// With `login_role_bindings = {"{username}/*": ["admin"]}`, a user named `default`
+/// (or `filesystem`) became admin of the namespace every anonymous and logged-in user
+/// reads, and could replace its environments. Such names are refused (403, no cookie);
+/// other users still log in, and without `{username}` the name is not reserved.
+#[tokio::test]
+async fn users_named_like_shared_namespaces_do_not_own_them() {
+    let per_user = Settings {
+        login_role_bindings: std::collections::BTreeMap::from([(
+            "{username}/*".to_owned(),
+            vec!["admin".to_owned()],
+        )]),
+        ..test_settings("/")
+    };
+    let server = TestServer::start(TestDatabase::create(Backend::Sqlite).await, per_user).await;
+    for reserved in ["default", "filesystem"] {
+        assert_eq!(
+            password_login(&server, reserved).await,
+            (403, false),
+            "{reserved}"
+        );
+    }
+    assert_eq!(password_login(&server, "alice").await, (200, true));
+    let server = TestServer::start(
+        TestDatabase::create(Backend::Sqlite).await,
+        test_settings("/"),
+    )
+    .await;
+    assert_eq!(password_login(&server, "default").await, (200, true));
+}
