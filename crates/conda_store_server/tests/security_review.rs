@@ -517,3 +517,63 @@ async fn users_named_like_shared_namespaces_do_not_own_them() {
     .await;
     assert_eq!(password_login(&server, "default").await, (200, true));
 }
+
+/// A token minted without `role_bindings` copied the caller's effective bindings,
+/// including those a v2 share granted at that moment; revoking the share then left
+/// them in the token until it expired. A minted token keeps the caller's own
+/// bindings; shares reach it, and leave it, through its primary namespace.
+#[tokio::test]
+async fn revoking_a_share_reaches_tokens_minted_under_it() {
+    for backend in backends() {
+        let settings = Settings {
+            role_mappings_version: 2,
+            ..test_settings("/")
+        };
+        let server = TestServer::start(TestDatabase::create(backend).await, settings).await;
+        let admin = server.admin_token();
+        for namespace in ["alice", "bob"] {
+            let path = format!("/api/v1/namespace/{namespace}/");
+            call(&server, Some(&admin), reqwest::Method::POST, &path, None).await;
+        }
+        let share = json!({"other_namespace": "alice", "role": "developer"});
+        let (status, body) = call(
+            &server,
+            Some(&admin),
+            reqwest::Method::POST,
+            "/api/v1/namespace/bob/role",
+            Some(share.clone()),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let alice = server.token("alice", &[("alice/*", "admin")]);
+        let (status, body) = mint(&server, &alice, json!({})).await;
+        assert_eq!(status, 200, "{body}");
+        let minted = body["data"]["token"].as_str().unwrap().to_owned();
+        let roles = |token: String| {
+            let server = &server;
+            async move {
+                let (_, body) = call(
+                    server,
+                    Some(&token),
+                    reqwest::Method::GET,
+                    "/api/v1/permission/",
+                    None,
+                )
+                .await;
+                body["data"]["entity_roles"].clone()
+            }
+        };
+        assert_eq!(roles(minted.clone()).await["bob/*"], json!(["developer"]));
+        let (status, body) = call(
+            &server,
+            Some(&admin),
+            reqwest::Method::DELETE,
+            "/api/v1/namespace/bob/role",
+            Some(json!({"other_namespace": "alice"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(roles(minted).await["bob/*"], Value::Null, "{backend:?}");
+        assert_eq!(roles(alice).await["alice/*"], json!(["admin"]));
+    }
+}

@@ -85,8 +85,12 @@ pub async fn create_token(
             RoleBindings::new(),
         )
     };
+    // Without requested bindings the token keeps the caller's own: not the effective
+    // ones, whose role-mapping part is recomputed at each request (so that revoking a
+    // share reaches tokens minted under it).
     let role_bindings = match request.role_bindings {
         Some(bindings) if !bindings.is_empty() => bindings,
+        _ if caller.authenticated => caller.token.role_bindings.clone(),
         _ => caller.bindings.clone(),
     };
     if !role_bindings.is_subset_of(&caller.bindings) {
