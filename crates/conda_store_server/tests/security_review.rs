@@ -1,6 +1,10 @@
 //! Issue 9, second look through the real server: a token cannot take another user's
-//! primary namespace (an identity that role mappings granted later would reach), and
-//! the trailing-slash redirect cannot send a browser off-site.
+//! primary namespace (an identity that role mappings granted later would reach), nor
+//! keep a revoked share; the trailing-slash redirect cannot send a browser off-site;
+//! namespace settings cannot redirect or widen the channel allow-list; the admin list
+//! takes any page number; names differing by case are different namespaces; JSON
+//! routes refuse untyped HTTP/2 bodies; users named like shared namespaces do not own
+//! them under `{username}` login bindings.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
