@@ -618,6 +618,17 @@ impl RoleBindings {
         self.entries.is_empty()
     }
 
+    /// Whether a caller holding these bindings, whose own primary namespace is `own`,
+    /// may have a token issued whose primary namespace is `requested`: only its own, or
+    /// one it administers as a whole (every permission on namespace `requested`).
+    /// The primary namespace is an identity: role mappings granted to it later (v1
+    /// entities, v2 `other_namespace`) reach every token that carries it, so checking
+    /// today's mappings at minting time is not enough.
+    pub fn may_take_primary_namespace(&self, own: &str, requested: &str) -> bool {
+        requested == own
+            || permissions_of_roles(&[Role::Admin]).is_subset(&self.permissions_on(requested))
+    }
+
     /// The permissions on a concrete ARN: the union over all bindings that match it of
     /// what each grants there ([`ArnPattern::permissions_on`]: namespace-level ARNs
     /// need bindings that cover the whole namespace).

@@ -35,6 +35,17 @@ pub enum LoginRefusal {
         /// The refused user name.
         user: String,
     },
+    /// The login bindings name the user's own namespace (`{username}`), and the user
+    /// name is one of the deployment's shared namespaces (`default_namespace`,
+    /// `filesystem_namespace`): the user would administer what everyone uses.
+    #[error(
+        "the user name {user:?} cannot log in: it is the name of a shared namespace, and \
+         the login settings give each user their own namespace ({{username}})"
+    )]
+    ReservedUserName {
+        /// The refused user name.
+        user: String,
+    },
     /// Neither the user nor any of their groups is on the allow-lists.
     #[error(
         "the user {user:?} is not allowed to use this conda-store: neither the user nor \
@@ -76,6 +87,7 @@ pub struct LoginPolicy {
     group_role_bindings: BTreeMap<String, BindingsTemplate>,
     allowed_users: BTreeSet<String>,
     allowed_groups: BTreeSet<String>,
+    reserved_users: BTreeSet<String>,
 }
 
 impl LoginPolicy {
@@ -92,7 +104,7 @@ impl LoginPolicy {
                 })
                 .collect::<Result<BTreeMap<_, _>, _>>()
         };
-        Ok(Self {
+        let mut policy = Self {
             role_bindings: template_setting("login_role_bindings", &settings.login_role_bindings)?,
             user_role_bindings: nested(
                 "login_user_role_bindings",
@@ -104,7 +116,28 @@ impl LoginPolicy {
             )?,
             allowed_users: settings.login_allowed_users.iter().cloned().collect(),
             allowed_groups: settings.login_allowed_groups.iter().cloned().collect(),
-        })
+            reserved_users: BTreeSet::new(),
+        };
+        if policy.names_the_user() {
+            policy.reserved_users = [&settings.default_namespace, &settings.filesystem_namespace]
+                .into_iter()
+                .cloned()
+                .collect();
+        }
+        Ok(policy)
+    }
+
+    /// Whether some binding pattern holds [`USER_PLACEHOLDER`].
+    fn names_the_user(&self) -> bool {
+        std::iter::once(&self.role_bindings)
+            .chain(self.user_role_bindings.values())
+            .chain(self.group_role_bindings.values())
+            .any(|template| {
+                template
+                    .0
+                    .iter()
+                    .any(|(pattern, _)| pattern.contains(USER_PLACEHOLDER))
+            })
     }
 
     /// Whether the provider must be asked for the user's groups (some setting names
@@ -114,7 +147,8 @@ impl LoginPolicy {
     }
 
     /// The role bindings of a login by `user`, member of `groups`: refused when the
-    /// user name is not a valid namespace name, or when allow-lists are configured and
+    /// user name is not a valid namespace name, or names a shared namespace while the
+    /// bindings give users their own, or when allow-lists are configured and
     /// neither the user nor one of the groups is on them. The bindings are
     /// `login_role_bindings`, plus those of each of the user's groups in
     /// `login_group_role_bindings`, plus the user's own in `login_user_role_bindings`;
@@ -122,6 +156,11 @@ impl LoginPolicy {
     pub fn decide(&self, user: &str, groups: &[String]) -> Result<RoleBindings, LoginRefusal> {
         if !is_valid_name(user) {
             return Err(LoginRefusal::InvalidUserName {
+                user: user.to_owned(),
+            });
+        }
+        if self.reserved_users.contains(user) {
+            return Err(LoginRefusal::ReservedUserName {
                 user: user.to_owned(),
             });
         }

@@ -150,7 +150,12 @@ pub async fn connect(
         .acquire_timeout(Duration::from_secs(30))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |sqlite| {
-            let sqlite = sqlite.busy_timeout(Duration::from_secs(30));
+            // LIKE compares ASCII case-insensitively by default in SQLite, so the
+            // visibility filters (`ALICE/*` as `LIKE 'ALICE'`) would match namespace
+            // `alice`; names are case-sensitive everywhere else (issue 9).
+            let sqlite = sqlite
+                .busy_timeout(Duration::from_secs(30))
+                .pragma("case_sensitive_like", "ON");
             match size {
                 // Serving pools use WAL so that readers never wait for a writer. The
                 // single connection of migrations and `db` commands leaves the journal

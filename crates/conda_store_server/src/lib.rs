@@ -143,8 +143,11 @@ async fn redirect_slashes(request: Request) -> Response {
         }
         Some(format!("{path}/"))
     };
-    match target {
-        Some(target) => Redirect::temporary(&format!("{prefix}{target}{query}")).into_response(),
+    // `//host/` or `/\host/` sent back as a path would send the browser off-site.
+    let location = target
+        .and_then(|target| redirect::local_location(prefix, &format!("{prefix}{target}{query}")));
+    match location {
+        Some(location) => Redirect::temporary(&location).into_response(),
         None => error::ApiError::not_found("Not Found").into_response(),
     }
 }
@@ -163,17 +166,16 @@ fn is_slashless_route(path: &str) -> bool {
 
 /// Refuses (415) a request to a route taking a JSON body whose body is not declared
 /// JSON: a cross-site HTML form can post `text/plain` or form data without a CORS
-/// preflight (login CSRF), but not `application/json`. An empty body needs no type.
+/// preflight (login CSRF), but not `application/json`. A body known to be empty needs
+/// no type; "known" is the body's own size (HTTP/2 sends a body of unknown length with
+/// neither `Content-Length` nor `Transfer-Encoding`).
 async fn require_json_body(request: Request, next: Next) -> Response {
-    let headers = request.headers();
-    let content_type = headers.get(header::CONTENT_TYPE);
+    use axum::body::HttpBody;
+    let content_type = request.headers().get(header::CONTENT_TYPE);
     let declared_json = content_type
         .and_then(|value| value.to_str().ok())
         .is_some_and(is_json_media_type);
-    let empty = match headers.get(header::CONTENT_LENGTH) {
-        Some(length) => length.as_bytes() == b"0",
-        None => !headers.contains_key(header::TRANSFER_ENCODING),
-    };
+    let empty = request.body().size_hint().exact() == Some(0);
     if declared_json || (empty && content_type.is_none()) {
         next.run(request).await
     } else {

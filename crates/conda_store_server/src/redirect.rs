@@ -21,6 +21,17 @@ pub fn redirect_target(origin: &str, prefix: &str, next: Option<&str>) -> String
         .unwrap_or(fallback)
 }
 
+/// `location` (a path and query this server built, e.g. a trailing-slash redirect of
+/// the request path) when a browser following it stays on this server under `prefix`,
+/// as its normalized path and query; `None` for `//host/...`, `/\host/...` and the
+/// like, which a browser reads as another origin.
+pub fn local_location(prefix: &str, location: &str) -> Option<String> {
+    same_origin_path(LOCAL_ORIGIN, prefix, location)
+}
+
+/// Any origin serves [`local_location`]: only paths are resolved against it.
+const LOCAL_ORIGIN: &str = "http://conda-store.invalid";
+
 /// The path and query of `next` resolved against `origin`, if on that origin and
 /// under `prefix`.
 fn same_origin_path(origin: &str, prefix: &str, next: &str) -> Option<String> {

@@ -60,6 +60,14 @@ pub struct Page {
     pub descending: bool,
 }
 
+impl Page {
+    /// Whether rows come after this page in a list of `count` rows (no overflow for
+    /// any page number a request may carry).
+    pub fn has_next(&self, count: u64) -> bool {
+        self.number.saturating_mul(self.size) < count
+    }
+}
+
 impl Default for Page {
     fn default() -> Self {
         Self {

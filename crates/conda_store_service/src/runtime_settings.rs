@@ -15,7 +15,10 @@ use serde_json::{Map, Value};
 pub const SETTINGS_PREFIX: &str = "setting";
 
 /// The settings users may read and change at run time, and whether each may only be
-/// set globally (the fields of the original's `schema.Settings`).
+/// set globally (the fields of the original's `schema.Settings`). Unlike the original,
+/// `conda_channel_alias` is global-only: the allow-list names channels through the
+/// alias, so a namespace alias would point allowed names at any server (issue 9,
+/// docs/COMPATIBILITY.md); a namespace alias stored earlier is ignored.
 pub const RUNTIME_SETTINGS: &[(&str, bool)] = &[
     ("default_namespace", true),
     ("filesystem_namespace", true),
@@ -28,7 +31,7 @@ pub const RUNTIME_SETTINGS: &[(&str, bool)] = &[
     ("conda_indexed_channels", true),
     ("build_artifacts_kept_on_deletion", true),
     ("conda_solve_platforms", false),
-    ("conda_channel_alias", false),
+    ("conda_channel_alias", true),
     ("conda_default_channels", false),
     ("conda_allowed_channels", false),
     ("conda_default_packages", false),
@@ -51,7 +54,16 @@ pub enum SettingsLevel<'a> {
     Environment(&'a str, &'a str),
 }
 
-impl SettingsLevel<'_> {
+impl<'a> SettingsLevel<'a> {
+    /// The level whose effective settings bound this one's: none above the global one.
+    fn parent(&self) -> Option<SettingsLevel<'a>> {
+        match *self {
+            Self::Global => None,
+            Self::Namespace(_) => Some(Self::Global),
+            Self::Environment(namespace, _) => Some(Self::Namespace(namespace)),
+        }
+    }
+
     /// The `keyvaluestore` prefixes that apply at this level, least specific first.
     fn prefixes(&self) -> Vec<String> {
         match self {
@@ -163,8 +175,9 @@ impl Service {
             }
         }
         check_types(self.settings.as_ref(), &values)?;
-        if level != SettingsLevel::Global {
-            check_channel_ceiling(self.settings.as_ref(), &values)?;
+        if let Some(parent) = level.parent() {
+            let ceiling = self.effective_settings(parent).await?;
+            check_channel_ceiling(&ceiling, &values)?;
         }
         let prefix = level
             .prefixes()
@@ -201,9 +214,11 @@ fn check_types(settings: &Settings, values: &Map<String, Value>) -> Result<(), S
     Ok(())
 }
 
-/// Below the global level `conda_allowed_channels` may only narrow the deployment's
-/// list: a namespace admin must not open channels (or, with an empty list, every URL)
-/// that the operator closed. With no deployment list there is nothing to narrow.
+/// Below the global level `conda_allowed_channels` may only narrow the list in effect
+/// one level up (`settings`: the deployment's with the global runtime settings, or the
+/// namespace's for an environment): a namespace admin must not open channels (or, with
+/// an empty list, every URL) that the operator closed. With no list above there is
+/// nothing to narrow.
 fn check_channel_ceiling(
     settings: &Settings,
     values: &Map<String, Value>,
@@ -227,7 +242,7 @@ fn check_channel_ceiling(
         .collect();
     if requested.is_empty() || !outside.is_empty() {
         return Err(ServiceError::Invalid(format!(
-            "conda_allowed_channels below the global level may only narrow the deployment's list {}; not allowed: {}",
+            "conda_allowed_channels below the global level may only narrow the list in effect above, {}; not allowed: {}",
             python_list(settings.conda_allowed_channels.iter().map(String::as_str)),
             if requested.is_empty() {
                 "an empty list (any channel)".to_owned()

@@ -86,19 +86,20 @@ async fn list_page(admin: &Admin, query: Option<&str>) -> ApiResult<Response> {
         escape(&search),
         listing.count,
     );
-    body.push_str(&pager(admin, &search, page.number, listing.count));
+    body.push_str(&pager(admin, &search, &page, listing.count));
     Ok(admin.page("Environments", &body))
 }
 
 /// Previous/next links of the list.
-fn pager(admin: &Admin, search: &str, number: u64, count: u64) -> String {
+fn pager(admin: &Admin, search: &str, page: &Page, count: u64) -> String {
+    let number = page.number;
     let target =
         |number: u64| admin.url(&format!("/admin/?search={}&page={number}", segment(search)));
     let mut links = Vec::new();
     if number > 1 {
         links.push(link(&target(number - 1), "previous"));
     }
-    if number * PAGE_SIZE < count {
+    if page.has_next(count) {
         links.push(link(&target(number + 1), "next"));
     }
     format!("<p>{}</p>", links.join(" "))

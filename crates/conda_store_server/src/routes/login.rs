@@ -308,7 +308,9 @@ pub async fn submit(
         .map_err(|refusal| {
             let status = match refusal {
                 LoginRefusal::InvalidUserName { .. } => StatusCode::BAD_REQUEST,
-                LoginRefusal::NotAllowed { .. } => StatusCode::FORBIDDEN,
+                LoginRefusal::NotAllowed { .. } | LoginRefusal::ReservedUserName { .. } => {
+                    StatusCode::FORBIDDEN
+                }
             };
             ApiError::new(status, refusal.to_string())
         })?;

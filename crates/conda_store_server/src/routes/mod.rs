@@ -85,8 +85,12 @@ pub async fn create_token(
             RoleBindings::new(),
         )
     };
+    // Without requested bindings the token keeps the caller's own: not the effective
+    // ones, whose role-mapping part is recomputed at each request (so that revoking a
+    // share reaches tokens minted under it).
     let role_bindings = match request.role_bindings {
         Some(bindings) if !bindings.is_empty() => bindings,
+        _ if caller.authenticated => caller.token.role_bindings.clone(),
         _ => caller.bindings.clone(),
     };
     if !role_bindings.is_subset_of(&caller.bindings) {
@@ -100,12 +104,28 @@ pub async fn create_token(
             "Requested expiration of token is greater than current permissions",
         ));
     }
-    let primary_namespace = request.primary_namespace.unwrap_or(base.primary_namespace);
+    let own_namespace = base.primary_namespace;
+    let primary_namespace = request
+        .primary_namespace
+        .unwrap_or_else(|| own_namespace.clone());
     if !conda_store_core::specification::is_valid_name(&primary_namespace) {
         return Err(conda_store_service::ServiceError::InvalidName(primary_namespace).into());
     }
     let token = AuthenticationToken::new(exp, primary_namespace, role_bindings);
     check_token_within_caller(&state, &caller, &token).await?;
+    if !caller
+        .bindings
+        .may_take_primary_namespace(&own_namespace, &token.primary_namespace)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "a token may only have your own primary namespace {own_namespace:?}, or one \
+                 you administer; not {:?}",
+                token.primary_namespace
+            ),
+        ));
+    }
     let text = state
         .authentication
         .signer
