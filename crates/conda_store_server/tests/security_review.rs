@@ -333,25 +333,13 @@ async fn the_admin_list_takes_any_page_number() {
 
 /// Names differ by case only: `ALICE/*: admin` must not see, change or delete
 /// namespace `alice`. SQLite's LIKE ignored ASCII case, so the visibility filters
-/// listed alice's environments to `ALICE` (fixed: `case_sensitive_like`).
+/// listed alice's environments to `ALICE` (fixed: `case_sensitive_like`); MariaDB's
+/// default collation made `ALICE` find, change and delete namespace `alice` while the
+/// rights were checked for `ALICE` (fixed: migration 0004, a binary collation).
 #[tokio::test]
 async fn names_differing_by_case_are_different_namespaces() {
     for backend in backends() {
-        if backend != Backend::MySql {
-            check_case_isolation(backend).await;
-        }
-    }
-}
-
-/// The same on MariaDB/MySQL: OPEN. Its default collation compares text
-/// case-insensitively, so `ALICE` finds, changes and deletes namespace `alice` while
-/// the rights were checked for `ALICE`. Run with `--run-ignored all` once name
-/// comparisons are exact there.
-#[tokio::test]
-#[ignore = "open on MariaDB: name comparisons follow the case-insensitive default collation"]
-async fn names_differing_by_case_are_different_namespaces_on_mysql() {
-    if backends().contains(&Backend::MySql) {
-        check_case_isolation(Backend::MySql).await;
+        check_case_isolation(backend).await;
     }
 }
 
