@@ -227,7 +227,11 @@ async fn json_routes_refuse_bodies_a_cross_site_form_can_send() {
         .await
         .expect("post");
     assert_eq!(response.status(), 200);
-    assert!(response.headers().get("set-cookie").is_some());
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     let response = client()
         .post(server.url("/api/v1/token/"))
         .bearer_auth(server.admin_token())

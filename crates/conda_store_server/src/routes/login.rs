@@ -339,10 +339,14 @@ pub async fn logout(
         .into_response()
 }
 
-/// The `Set-Cookie` value of the login cookie.
+/// The `Set-Cookie` value of the login cookie. `SameSite=Lax`: sent on a top-level
+/// navigation from another site (the page the OAuth provider's 303 chain lands on
+/// must see the login; `Strict` would hide it there), never on another site's
+/// subrequests or POSTs. Cross-site writes are refused anyway: forms carry CSRF tokens
+/// and JSON routes take only `application/json`, which needs a CORS preflight.
 fn cookie_header(state: &AppState, headers: &HeaderMap, value: &str, max_age: i64) -> String {
     let mut cookie = format!(
-        "{COOKIE_NAME}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{}",
+        "{COOKIE_NAME}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{}",
         secure_attribute(state, headers)
     );
     if let Some(domain) = &state.authentication.cookie_domain {
