@@ -187,16 +187,15 @@ async fn require_json_body(request: Request, next: Next) -> Response {
     }
 }
 
-/// `application/json`, or a `+json` type, with any parameters.
+/// `application/json`, with any parameters (`; charset=utf-8`); nothing else, not even
+/// `+json` types, some of which browsers send to other sites themselves.
 fn is_json_media_type(value: &str) -> bool {
-    let essence = value
+    value
         .split(';')
         .next()
         .unwrap_or_default()
         .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+        .eq_ignore_ascii_case("application/json")
 }
 
 /// CORS from `cors_allow_origins`: none when it is empty (the default); else only the

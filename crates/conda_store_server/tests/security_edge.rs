@@ -188,6 +188,8 @@ async fn json_routes_refuse_bodies_a_cross_site_form_can_send() {
         Some("text/plain"),
         Some("application/x-www-form-urlencoded"),
         Some("multipart/form-data; boundary=x"),
+        Some("application/reports+json"),
+        Some("application/jsonx"),
         None,
     ] {
         let mut request = client().post(server.url("/login/")).body(credentials);
