@@ -6,7 +6,7 @@
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::params::QueryParameters;
-use crate::signing::{sign, verify};
+use crate::signing::{Purpose, sign, verify};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -29,7 +29,12 @@ pub async fn redirect_to_artifact(
         })?;
     let lifetime = state.service.settings().artifact_link_lifetime;
     let expires = Utc::now().timestamp() + i64::try_from(lifetime).unwrap_or(i64::MAX / 2);
-    let signature = sign(&state.authentication.secret, &key, expires);
+    let signature = sign(
+        &state.authentication.secret,
+        Purpose::ArtifactLink,
+        &key,
+        expires,
+    );
     let location = format!(
         "{}/storage/{}?expires={expires}&signature={signature}",
         state.prefix(),
@@ -49,7 +54,13 @@ pub async fn serve(
     let expires: i64 = parameters.integer("expires")?.unwrap_or(0);
     let signature = parameters.get("signature").unwrap_or_default();
     if expires < Utc::now().timestamp()
-        || !verify(&state.authentication.secret, &key, expires, &signature)
+        || !verify(
+            &state.authentication.secret,
+            Purpose::ArtifactLink,
+            &key,
+            expires,
+            &signature,
+        )
     {
         return Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,

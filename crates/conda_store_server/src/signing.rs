@@ -1,24 +1,49 @@
-//! HMAC-SHA256 signatures with an expiry, over a text, keyed by the server's secret:
-//! artifact links and the OAuth state cookie; and constant-time comparison of secrets.
+//! HMAC-SHA256 signatures with an expiry and a purpose, over a text, keyed by the
+//! server's secret: artifact links, CSRF tokens and the OAuth state cookie; and
+//! constant-time comparison of secrets.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
-fn mac(secret: &[u8], text: &str, expires: i64) -> HmacSha256 {
+/// What a signature is for. Its label is signed too, so a signature made for one use
+/// is never valid for another, whatever the texts look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A link to a stored artifact (`/storage/{key}`).
+    ArtifactLink,
+    /// The CSRF token of an admin page's form.
+    Csrf,
+    /// The OAuth `state` cookie between login and callback.
+    OAuthState,
+}
+
+impl Purpose {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Purpose::ArtifactLink => b"artifact-link",
+            Purpose::Csrf => b"csrf",
+            Purpose::OAuthState => b"oauth-state",
+        }
+    }
+}
+
+fn mac(secret: &[u8], purpose: Purpose, text: &str, expires: i64) -> HmacSha256 {
     // HMAC accepts keys of any length, so this cannot fail.
     let mut mac = <HmacSha256 as Mac>::new_from_slice(secret)
         .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(purpose.label());
+    mac.update(b"\n");
     mac.update(text.as_bytes());
     mac.update(b"\n");
     mac.update(expires.to_string().as_bytes());
     mac
 }
 
-/// The hex signature of `text` valid until `expires` (Unix seconds).
-pub fn sign(secret: &[u8], text: &str, expires: i64) -> String {
-    mac(secret, text, expires)
+/// The hex signature of `text` for `purpose`, valid until `expires` (Unix seconds).
+pub fn sign(secret: &[u8], purpose: Purpose, text: &str, expires: i64) -> String {
+    mac(secret, purpose, text, expires)
         .finalize()
         .into_bytes()
         .iter()
@@ -28,11 +53,13 @@ pub fn sign(secret: &[u8], text: &str, expires: i64) -> String {
 
 /// Whether `signature` is the signature of `text` and `expires` (the caller checks
 /// the expiry itself).
-pub fn verify(secret: &[u8], text: &str, expires: i64, signature: &str) -> bool {
+pub fn verify(secret: &[u8], purpose: Purpose, text: &str, expires: i64, signature: &str) -> bool {
     let Some(bytes) = decode_hex(signature) else {
         return false;
     };
-    mac(secret, text, expires).verify_slice(&bytes).is_ok()
+    mac(secret, purpose, text, expires)
+        .verify_slice(&bytes)
+        .is_ok()
 }
 
 /// The HMAC-SHA256 of `text` keyed by `secret` (how secrets are compared: digests of
@@ -78,13 +105,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_signature_checks_the_key_and_the_expiry() {
-        let signature = sign(b"secret", "logs/a.log", 100);
-        assert!(verify(b"secret", "logs/a.log", 100, &signature));
-        assert!(!verify(b"secret", "logs/b.log", 100, &signature));
-        assert!(!verify(b"secret", "logs/a.log", 101, &signature));
-        assert!(!verify(b"other", "logs/a.log", 100, &signature));
-        assert!(!verify(b"secret", "logs/a.log", 100, "zz"));
+    fn a_signature_checks_the_key_the_purpose_and_the_expiry() {
+        let link = Purpose::ArtifactLink;
+        let signature = sign(b"secret", link, "logs/a.log", 100);
+        assert!(verify(b"secret", link, "logs/a.log", 100, &signature));
+        assert!(!verify(b"secret", link, "logs/b.log", 100, &signature));
+        assert!(!verify(b"secret", link, "logs/a.log", 101, &signature));
+        assert!(!verify(b"other", link, "logs/a.log", 100, &signature));
+        assert!(!verify(b"secret", link, "logs/a.log", 100, "zz"));
+        for other in [Purpose::Csrf, Purpose::OAuthState] {
+            assert!(!verify(b"secret", other, "logs/a.log", 100, &signature));
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! `Referer`) names another host than the request's.
 
 use crate::auth::{Caller, presented_credential};
-use crate::signing::{sign, verify};
+use crate::signing::{Purpose, sign, verify};
 use axum::http::{HeaderMap, header};
 
 /// Seconds a form stays valid after the page was rendered.
@@ -29,7 +29,7 @@ fn subject(headers: &HeaderMap, caller: &Caller) -> String {
 /// A fresh token for the forms of a page rendered at `now` (Unix seconds).
 pub fn token(secret: &[u8], headers: &HeaderMap, caller: &Caller, now: i64) -> String {
     let expires = now + LIFETIME;
-    let signature = sign(secret, &subject(headers, caller), expires);
+    let signature = sign(secret, Purpose::Csrf, &subject(headers, caller), expires);
     format!("{expires}.{signature}")
 }
 
@@ -47,7 +47,14 @@ pub fn is_valid(
     let Ok(expires) = expires.parse::<i64>() else {
         return false;
     };
-    expires >= now && verify(secret, &subject(headers, caller), expires, signature)
+    expires >= now
+        && verify(
+            secret,
+            Purpose::Csrf,
+            &subject(headers, caller),
+            expires,
+            signature,
+        )
 }
 
 /// The `host[:port]` of an absolute URL (`Origin` or `Referer`).

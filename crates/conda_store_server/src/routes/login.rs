@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::oauth::{LoginMethod, OAuthProvider};
 use crate::params::QueryParameters;
 use crate::redirect::redirect_target;
-use crate::signing::{sign, verify};
+use crate::signing::{Purpose, sign, verify};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -87,7 +87,12 @@ const STATE_LIFETIME: i64 = 600;
 fn state_cookie(state: &AppState, oauth_state: &str, next: &str) -> String {
     let expires = Utc::now().timestamp() + STATE_LIFETIME;
     let signed = format!("{oauth_state}\n{next}");
-    let signature = sign(&state.authentication.secret, &signed, expires);
+    let signature = sign(
+        &state.authentication.secret,
+        Purpose::OAuthState,
+        &signed,
+        expires,
+    );
     let next = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(next);
     format!("{oauth_state}.{expires}.{signature}.{next}")
 }
@@ -106,6 +111,7 @@ fn check_state_cookie(state: &AppState, cookie: &str, oauth_state: &str) -> Opti
         && expires >= Utc::now().timestamp()
         && verify(
             &state.authentication.secret,
+            Purpose::OAuthState,
             &format!("{kept}\n{next}"),
             expires,
             signature,
