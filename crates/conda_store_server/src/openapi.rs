@@ -326,7 +326,11 @@ fn responses_json(operation: &Operation, generator: &mut SchemaGenerator) -> Val
         ),
     };
     responses.insert(status.to_owned(), success);
-    for (status, description) in ERROR_STATUSES {
+    let body_statuses = operation
+        .body
+        .is_some()
+        .then_some(("415", "The body is not sent as application/json"));
+    for (status, description) in ERROR_STATUSES.into_iter().chain(body_statuses) {
         responses.insert(
             status.to_owned(),
             json!({
