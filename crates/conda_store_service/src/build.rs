@@ -207,13 +207,20 @@ impl Service {
     }
 
     /// Records every installed package (channel, package, package build rows as
-    /// needed) and links them to the build.
+    /// needed) and links them to the build, replacing the links an earlier attempt of
+    /// the same build recorded.
     pub async fn record_packages(
         &self,
         build_id: i32,
         packages: &[InstalledPackage],
     ) -> Result<(), ServiceError> {
         let transaction = conda_store_db::begin_write(&self.database).await?;
+        // A retry after a crash replaces what the interrupted attempt recorded, so
+        // recording is idempotent (issue 10).
+        build_conda_package_build::Entity::delete_many()
+            .filter(build_conda_package_build::Column::BuildId.eq(build_id))
+            .exec(&transaction)
+            .await?;
         for package in packages {
             let package_build_id = ensure_package_build(&transaction, package).await?;
             build_conda_package_build::Entity::insert(build_conda_package_build::ActiveModel {

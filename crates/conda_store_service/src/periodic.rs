@@ -11,14 +11,19 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use std::path::{Path, PathBuf};
 
 impl Service {
-    /// Measures the store (bytes used under `store_directory`, free and total bytes of
-    /// its file system) into the single `conda_store_configuration` row.
+    /// Measures the store (bytes used under `store_directory`, the bytes of its file
+    /// system available to this process, which `storage_threshold` is compared with,
+    /// and its total bytes) into the single `conda_store_configuration` row.
     pub async fn update_storage_metrics(&self) -> Result<(), ServiceError> {
         let store = self.store_directory.clone();
         let (used, free, total) = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&store)?;
             let used = disk_usage(&store)?;
-            Ok::<_, std::io::Error>((used, fs4::free_space(&store)?, fs4::total_space(&store)?))
+            Ok::<_, std::io::Error>((
+                used,
+                fs4::available_space(&store)?,
+                fs4::total_space(&store)?,
+            ))
         })
         .await
         .map_err(|error| ServiceError::Internal(error.to_string()))?
