@@ -214,13 +214,21 @@ impl Service {
         build_id: i32,
         packages: &[InstalledPackage],
     ) -> Result<(), ServiceError> {
-        let transaction = conda_store_db::begin_write(&self.database).await?;
         // A retry after a crash replaces what the interrupted attempt recorded, so
-        // recording is idempotent (issue 10).
-        build_conda_package_build::Entity::delete_many()
+        // recording is idempotent (issue 10). Only then: on MySQL a DELETE of an empty
+        // range takes gap locks that deadlock with other builds' inserts.
+        let recorded_before = build_conda_package_build::Entity::find()
             .filter(build_conda_package_build::Column::BuildId.eq(build_id))
-            .exec(&transaction)
-            .await?;
+            .one(&self.database)
+            .await?
+            .is_some();
+        let transaction = conda_store_db::begin_write(&self.database).await?;
+        if recorded_before {
+            build_conda_package_build::Entity::delete_many()
+                .filter(build_conda_package_build::Column::BuildId.eq(build_id))
+                .exec(&transaction)
+                .await?;
+        }
         for package in packages {
             let package_build_id = ensure_package_build(&transaction, package).await?;
             build_conda_package_build::Entity::insert(build_conda_package_build::ActiveModel {
