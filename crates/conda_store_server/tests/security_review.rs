@@ -10,31 +10,11 @@
 
 mod common;
 
-use common::{TestServer, client, test_settings};
+use common::{TestServer, call, client, test_settings};
 use conda_store_core::settings::Settings;
 use conda_store_test_support::{Backend, TestDatabase, backends};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// `method path` with `token` (bearer) and a JSON `body`; the status and JSON answer.
-async fn call(
-    server: &TestServer,
-    token: Option<&str>,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = client().request(method, server.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("send");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 /// `POST /api/v1/token/` with `body` as `token`.
 async fn mint(server: &TestServer, token: &str, body: Value) -> (u16, Value) {

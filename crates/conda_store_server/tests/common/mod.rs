@@ -191,6 +191,30 @@ pub fn specification_yaml(channel: &str, name: &str, dependencies: &[&str]) -> S
     )
 }
 
+/// `method path` on `server` with `token` (bearer) and a JSON `body`; the status and
+/// the JSON answer (`null` when it is not JSON).
+pub async fn call(
+    server: &TestServer,
+    token: Option<&str>,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut request = client().request(method, server.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("send");
+    let status = response.status().as_u16();
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
 /// A client that does not follow redirects.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
