@@ -234,6 +234,15 @@ impl<'de> Deserialize<'de> for Role {
     }
 }
 
+/// Permissions as their wire strings joined by `, ` (messages and pages).
+pub fn permission_list<'a>(permissions: impl IntoIterator<Item = &'a Permission>) -> String {
+    let names: Vec<&str> = permissions
+        .into_iter()
+        .map(|permission| permission.as_str())
+        .collect();
+    names.join(", ")
+}
+
 /// The union of the permissions of `roles`.
 pub fn permissions_of_roles(roles: &[Role]) -> BTreeSet<Permission> {
     roles

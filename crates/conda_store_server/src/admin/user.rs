@@ -60,14 +60,12 @@ async fn user_page(admin: &Admin, token: Option<&str>) -> ApiResult<Response> {
         .entity_permissions()
         .iter()
         .map(|(arn, permissions)| {
-            let names: Vec<&str> = permissions
-                .iter()
-                .map(|permission| permission.as_str())
-                .collect();
             format!(
                 "<tr><td><code>{}</code></td><td>{}</td></tr>",
                 escape(arn.as_str()),
-                escape(&names.join(", "))
+                escape(&conda_store_core::authorization::permission_list(
+                    permissions
+                ))
             )
         })
         .collect();

@@ -152,11 +152,10 @@ async fn check_token_within_caller(
     let details: Vec<String> = excess
         .iter()
         .map(|(arn, permissions)| {
-            let names: Vec<&str> = permissions
-                .iter()
-                .map(|permission| permission.as_str())
-                .collect();
-            format!("{arn}: {}", names.join(", "))
+            format!(
+                "{arn}: {}",
+                conda_store_core::authorization::permission_list(permissions)
+            )
         })
         .collect();
     Err(ApiError::new(
